@@ -1,0 +1,101 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * Layouts and constants shared by the XDP program and the userspace decoder.
+ * src/bpf/layout.ts mirrors this file; test/bpf/layout.test.ts compiles it
+ * and fails when the two disagree.
+ */
+#ifndef XDPWATCH_H
+#define XDPWATCH_H
+
+#include <linux/types.h>
+
+/* Each CPU owns a ring of XW_RING_PAGES pages of XW_PAGE_RECORDS records:
+ * entries [cpu * XW_RING_PAGES, (cpu + 1) * XW_RING_PAGES) of xw_ring, a plain
+ * array that userspace creates for the machine's CPU count. A plain array, not
+ * a per-CPU one, because a per-CPU lookup returns every CPU's copy; pages,
+ * because the reader then fetches many records with one lookup. */
+#define XW_PAGE_RECORDS 128
+#define XW_RING_PAGES 128
+#define XW_RING_RECORDS (XW_PAGE_RECORDS * XW_RING_PAGES)
+
+#define XW_SOURCES_MAX 16384
+#define XW_CIDRS_MAX 1024
+#define XW_VLAN_MAX_DEPTH 2
+
+/* Every frame the program runs on ends in exactly one outcome. */
+enum xw_outcome {
+	XW_LOGGED = 0,      /* written to the ring */
+	XW_SAMPLED_OUT = 1, /* matched the filters, skipped by --sample */
+	XW_COUNTED = 2,     /* matched the filters, logging off (top) */
+	XW_FILTERED = 3,    /* IP, but outside --src/--proto/--port */
+	XW_BLOCKED = 4,     /* source in a --block range: XDP_DROP */
+	XW_NOT_IP = 5,      /* well-formed, neither IPv4 nor IPv6 */
+	XW_MALFORMED = 6,   /* truncated or inconsistent headers */
+	XW_NO_RING = 7,     /* matched, but this CPU has no ring slot (a CPU
+			     * brought online after the ring was sized) */
+	XW_OUTCOMES = 8, /* a power of two: the program indexes with & (N - 1) */
+};
+
+/* Per-CPU counters. `seen` is counted on entry, independently of the
+ * outcomes, so that userspace can check that they add up. */
+struct xw_stats {
+	__u64 seen;
+	__u64 outcome[XW_OUTCOMES];
+	__u64 bytes;      /* frame bytes of everything seen */
+	__u64 new_sources;/* inserts into xw_sources; minus live entries = evicted */
+};
+
+#define XW_FAMILY_IPV4 4
+#define XW_FAMILY_IPV6 6
+
+/* One logged packet. `seq` is the record's position in its CPU's ring (low 32
+ * bits), written before the other fields: the reader checks it against the
+ * position it expects, a second guard besides re-reading the head. */
+struct xw_record {
+	__u32 addr[4];   /* network byte order; IPv4 in addr[0], rest zero */
+	__u16 len;       /* frame length in bytes */
+	__u16 sport;     /* network byte order; 0 unless TCP/UDP/SCTP */
+	__u16 dport;
+	__u8 proto;      /* IP protocol number (IPv6: the first header after fixed) */
+	__u8 family;     /* XW_FAMILY_* */
+	__u16 vlan;      /* outermost VLAN id, 0 when untagged */
+	__u16 _pad;
+	__u32 seq;
+};
+
+struct xw_page {
+	struct xw_record rec[XW_PAGE_RECORDS];
+};
+
+/* Runtime configuration, set by userspace before attaching. */
+#define XW_F_LOG (1U << 0)          /* write records to the ring */
+#define XW_F_SOURCES (1U << 1)      /* count per source (top) */
+#define XW_F_BLOCK (1U << 2)        /* consult xw_block */
+#define XW_F_SRC_FILTER (1U << 3)   /* consult xw_src_filter */
+#define XW_F_PROTO_FILTER (1U << 4) /* consult protos[] */
+#define XW_F_PORT_FILTER (1U << 5)  /* consult ports[] */
+
+struct xw_config {
+	__u32 flags;
+	__u32 sample;      /* log one in `sample` matching packets; 0 and 1 log all */
+	__u8 protos[32];   /* bitmap of allowed IP protocol numbers */
+	__u64 ports[1024]; /* bitmap of allowed ports, source or destination */
+};
+
+/* Source address keys: IPv4 as an IPv4-mapped IPv6 address, so one map holds
+ * both families. */
+struct xw_source_key {
+	__u32 addr[4];
+};
+
+struct xw_source_value {
+	__u64 packets;
+	__u64 bytes;
+};
+
+struct xw_cidr_key {
+	__u32 prefixlen; /* over the mapped 128-bit address */
+	__u32 addr[4];
+};
+
+#endif /* XDPWATCH_H */

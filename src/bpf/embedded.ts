@@ -1,0 +1,33 @@
+/**
+ * The XDP object and its source, embedded in the binary. Files under Bun's
+ * virtual filesystem (/$bunfs) cannot be opened by bpftool or clang, so they
+ * are copied to a private temporary directory first.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import objectFile from "../../dist/bpf/xdpwatch.o" with { type: "file" };
+import sourceFile from "../../bpf/xdpwatch.c" with { type: "file" };
+import headerFile from "../../bpf/xdpwatch.h" with { type: "file" };
+
+export interface Materialized {
+  dir: string;
+  object: string;
+  remove(): void;
+}
+
+export async function embeddedObjectBytes(): Promise<Uint8Array> {
+  return Bun.file(objectFile).bytes();
+}
+
+/** Writes the embedded object (and its source, for `build`) into a fresh temp dir. */
+export async function materialize(opts: { source?: boolean } = {}): Promise<Materialized> {
+  const dir = mkdtempSync(join(tmpdir(), "xdpwatch-"));
+  const object = join(dir, "xdpwatch.o");
+  writeFileSync(object, await embeddedObjectBytes());
+  if (opts.source) {
+    writeFileSync(join(dir, "xdpwatch.c"), await Bun.file(sourceFile).bytes());
+    writeFileSync(join(dir, "xdpwatch.h"), await Bun.file(headerFile).bytes());
+  }
+  return { dir, object, remove: () => rmSync(dir, { recursive: true, force: true }) };
+}

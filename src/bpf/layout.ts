@@ -1,0 +1,181 @@
+/**
+ * The byte layouts of bpf/xdpwatch.h, for decoding what bpftool prints and
+ * encoding what it writes. test/bpf/layout.test.ts compiles the header and
+ * fails when an offset here disagrees with the C compiler's.
+ */
+
+export const PAGE_RECORDS = 128;
+export const RING_PAGES = 128;
+export const RING_RECORDS = PAGE_RECORDS * RING_PAGES;
+export const SOURCES_MAX = 16384;
+export const CIDRS_MAX = 1024;
+
+export const OUTCOMES = [
+  "logged",
+  "sampled_out",
+  "counted",
+  "filtered",
+  "blocked",
+  "not_ip",
+  "malformed",
+  "no_ring",
+] as const;
+export type Outcome = (typeof OUTCOMES)[number];
+
+export const RECORD = {
+  size: 32,
+  addr: 0,
+  len: 16,
+  sport: 18,
+  dport: 20,
+  proto: 22,
+  family: 23,
+  vlan: 24,
+  seq: 28,
+} as const;
+
+export const PAGE_SIZE = RECORD.size * PAGE_RECORDS;
+
+export const STATS = {
+  size: 8 + 8 * OUTCOMES.length + 8 + 8,
+  seen: 0,
+  outcome: 8,
+  bytes: 8 + 8 * OUTCOMES.length,
+  newSources: 8 + 8 * OUTCOMES.length + 8,
+} as const;
+
+export const CONFIG = {
+  size: 4 + 4 + 32 + 8 * 1024,
+  flags: 0,
+  sample: 4,
+  protos: 8,
+  ports: 40,
+} as const;
+
+export const FLAG = {
+  log: 1 << 0,
+  sources: 1 << 1,
+  block: 1 << 2,
+  srcFilter: 1 << 3,
+  protoFilter: 1 << 4,
+  portFilter: 1 << 5,
+} as const;
+
+export const SOURCE_KEY_SIZE = 16;
+export const SOURCE_VALUE = { size: 16, packets: 0, bytes: 8 } as const;
+export const CIDR_KEY = { size: 20, prefixlen: 0, addr: 4 } as const;
+
+export const FAMILY_IPV4 = 4;
+export const FAMILY_IPV6 = 6;
+
+export interface PacketRecord {
+  family: 4 | 6;
+  /** IPv4: 4 bytes; IPv6: 16 bytes, network order. */
+  addr: Uint8Array;
+  len: number;
+  proto: number;
+  sport: number;
+  dport: number;
+  vlan: number;
+  seq: number;
+}
+
+/** Decodes the record at `offset`; undefined for a slot never written. */
+export function decodeRecord(bytes: Uint8Array, offset: number): PacketRecord | undefined {
+  const view = new DataView(bytes.buffer, bytes.byteOffset + offset, RECORD.size);
+  const family = view.getUint8(RECORD.family);
+  if (family !== FAMILY_IPV4 && family !== FAMILY_IPV6) return undefined;
+  const addrLen = family === FAMILY_IPV4 ? 4 : 16;
+  return {
+    family,
+    addr: bytes.slice(offset + RECORD.addr, offset + RECORD.addr + addrLen),
+    len: view.getUint16(RECORD.len, true),
+    proto: view.getUint8(RECORD.proto),
+    sport: view.getUint16(RECORD.sport, false),
+    dport: view.getUint16(RECORD.dport, false),
+    vlan: view.getUint16(RECORD.vlan, true),
+    seq: view.getUint32(RECORD.seq, true),
+  };
+}
+
+export interface Stats {
+  seen: bigint;
+  outcome: Record<Outcome, bigint>;
+  bytes: bigint;
+  newSources: bigint;
+}
+
+export function emptyStats(): Stats {
+  return {
+    seen: 0n,
+    outcome: Object.fromEntries(OUTCOMES.map((o) => [o, 0n])) as Record<Outcome, bigint>,
+    bytes: 0n,
+    newSources: 0n,
+  };
+}
+
+export function decodeStats(bytes: Uint8Array): Stats {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, STATS.size);
+  const stats = emptyStats();
+  stats.seen = view.getBigUint64(STATS.seen, true);
+  OUTCOMES.forEach((name, i) => {
+    stats.outcome[name] = view.getBigUint64(STATS.outcome + 8 * i, true);
+  });
+  stats.bytes = view.getBigUint64(STATS.bytes, true);
+  stats.newSources = view.getBigUint64(STATS.newSources, true);
+  return stats;
+}
+
+/** Per-CPU counters are summed for display; positions stay per CPU. */
+export function sumStats(perCpu: Stats[]): Stats {
+  const total = emptyStats();
+  for (const s of perCpu) {
+    total.seen += s.seen;
+    for (const o of OUTCOMES) total.outcome[o] += s.outcome[o];
+    total.bytes += s.bytes;
+    total.newSources += s.newSources;
+  }
+  return total;
+}
+
+export interface ProgramConfig {
+  log: boolean;
+  sources: boolean;
+  block: boolean;
+  srcFilter: boolean;
+  /** Allowed IP protocol numbers; undefined allows all. */
+  protos?: readonly number[];
+  /** Allowed ports (source or destination); undefined allows all. */
+  ports?: readonly number[];
+  /** Log one in N matching packets. */
+  sample: number;
+}
+
+export function encodeConfig(cfg: ProgramConfig): Uint8Array {
+  const bytes = new Uint8Array(CONFIG.size);
+  const view = new DataView(bytes.buffer);
+  let flags = 0;
+  if (cfg.log) flags |= FLAG.log;
+  if (cfg.sources) flags |= FLAG.sources;
+  if (cfg.block) flags |= FLAG.block;
+  if (cfg.srcFilter) flags |= FLAG.srcFilter;
+  if (cfg.protos) {
+    flags |= FLAG.protoFilter;
+    for (const p of cfg.protos) bytes[CONFIG.protos + (p >> 3)]! |= 1 << (p & 7);
+  }
+  if (cfg.ports) {
+    flags |= FLAG.portFilter;
+    for (const p of cfg.ports) bytes[CONFIG.ports + (p >> 3)]! |= 1 << (p & 7);
+  }
+  view.setUint32(CONFIG.flags, flags, true);
+  view.setUint32(CONFIG.sample, cfg.sample, true);
+  return bytes;
+}
+
+/** An LPM trie key: prefix length over the IPv4-mapped 128-bit address. */
+export function encodeCidrKey(mapped: Uint8Array, prefixlen: number): Uint8Array {
+  const bytes = new Uint8Array(CIDR_KEY.size);
+  new DataView(bytes.buffer).setUint32(CIDR_KEY.prefixlen, prefixlen, true);
+  bytes.set(mapped, CIDR_KEY.addr);
+  return bytes;
+}

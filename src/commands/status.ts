@@ -1,0 +1,68 @@
+import { defineCommand } from "citty";
+import { existsSync, readdirSync } from "node:fs";
+import { log } from "../log";
+import * as bpftool from "../tools/bpftool";
+import * as ip from "../tools/ip";
+import { isAlive, PIN_ROOT, pinsFor, readOwner } from "../xdp/pins";
+import { outputArgs } from "./_args";
+
+export interface StatusRow {
+  iface: string;
+  ifindex?: number;
+  prog_id?: number;
+  name?: string;
+  tag?: string;
+  mode?: string;
+  ours: boolean;
+  owner_pid?: number;
+  pins?: string;
+  note?: string;
+}
+
+export async function collectStatus(): Promise<StatusRow[]> {
+  const rows: StatusRow[] = [];
+  const links = await ip.listLinks();
+  const pinnedIfaces = existsSync(PIN_ROOT) ? readdirSync(PIN_ROOT) : [];
+  for (const link of links) {
+    const pins = pinsFor(link.ifname);
+    const pinned = pinnedIfaces.includes(link.ifname) ? await bpftool.showPinnedProg(pins.prog) : undefined;
+    const owner = readOwner(link.ifname);
+    const livePid = owner !== undefined && isAlive(owner) ? owner : undefined;
+    for (const p of link.xdp) {
+      const ours = pinned?.id === p.id;
+      rows.push({
+        iface: link.ifname, ifindex: link.ifindex, prog_id: p.id, name: p.name, tag: p.tag, mode: p.mode, ours,
+        owner_pid: ours ? livePid : undefined,
+        pins: ours ? pins.dir : undefined,
+        note: ours && !livePid ? "attached with no process watching (xdpwatch attach, or a killed watch)" : undefined,
+      });
+    }
+    if (pinned && !link.xdp.some((p) => p.id === pinned.id))
+      rows.push({ iface: link.ifname, ifindex: link.ifindex, ours: true, pins: pins.dir, note: "stale pins, program not attached: xdpwatch detach cleans them" });
+  }
+  for (const name of pinnedIfaces)
+    if (!links.some((l) => l.ifname === name))
+      rows.push({ iface: name, ours: true, pins: pinsFor(name).dir, note: "stale pins for an interface that no longer exists: xdpwatch detach cleans them" });
+  return rows;
+}
+
+export default defineCommand({
+  meta: { name: "status", description: "List interfaces that have an XDP program, xdpwatch's or anyone's" },
+  args: { ...outputArgs },
+  async run({ args }) {
+    const rows = await collectStatus();
+    if (args.json) {
+      for (const r of rows) console.log(JSON.stringify({ type: "status", ...r }));
+      return;
+    }
+    if (rows.length === 0) {
+      log.info("no XDP programs attached");
+      return;
+    }
+    for (const r of rows) {
+      const who = r.ours ? `xdpwatch${r.owner_pid ? ` (pid ${r.owner_pid})` : ""}` : "not xdpwatch";
+      const prog = r.prog_id ? `id ${r.prog_id} ${r.name ?? ""} ${r.mode ?? ""} tag ${r.tag ?? "?"}` : "no program";
+      console.log(`${r.iface.padEnd(15)} ${prog.padEnd(46)} ${who}${r.note ? ` — ${r.note}` : ""}`);
+    }
+  },
+});

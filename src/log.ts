@@ -1,0 +1,13 @@
+import { createConsola, LogLevels } from "consola";
+
+/** Human output goes to stderr: stdout carries data (--json) and must stay parseable. */
+export const log = createConsola({
+  stdout: process.stderr,
+  stderr: process.stderr,
+  formatOptions: { date: false },
+});
+
+export function setVerbosity(opts: { verbose?: boolean; quiet?: boolean }): void {
+  if (opts.quiet) log.level = LogLevels.warn;
+  else if (opts.verbose) log.level = LogLevels.debug;
+}

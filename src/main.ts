@@ -1,0 +1,80 @@
+#!/usr/bin/env bun
+import { defineCommand, renderUsage, runCommand, type ArgsDef, type CommandDef } from "citty";
+import pkg from "../package.json" with { type: "json" };
+import { EXIT, XwError } from "./errors";
+import { log, setVerbosity } from "./log";
+import { rejectUnknownArgs } from "./commands/_args";
+
+// Literal import() calls: `bun build --compile` embeds only what it can see.
+const subCommands = {
+  watch: () => import("./commands/watch").then((m) => m.default),
+  attach: () => import("./commands/attach").then((m) => m.default),
+  detach: () => import("./commands/detach").then((m) => m.default),
+  status: () => import("./commands/status").then((m) => m.default),
+  build: () => import("./commands/build").then((m) => m.default),
+};
+
+export const main = defineCommand({
+  meta: {
+    name: "xdpwatch",
+    version: pkg.version,
+    description: "See, at XDP speed, which sources send packets to an interface",
+  },
+  subCommands,
+});
+
+type Loaded = CommandDef<ArgsDef>;
+
+async function findCommand(rawArgs: string[]): Promise<{ cmd: Loaded; name?: string; rest: string[] }> {
+  const name = rawArgs[0];
+  if (name && name in subCommands) {
+    const cmd = (await subCommands[name as keyof typeof subCommands]()) as Loaded;
+    return { cmd, name, rest: rawArgs.slice(1) };
+  }
+  return { cmd: main as Loaded, rest: rawArgs };
+}
+
+async function usage(cmd: Loaded): Promise<string> {
+  return renderUsage(cmd, cmd === main ? undefined : (main as Loaded));
+}
+
+export async function runCli(rawArgs: string[]): Promise<number> {
+  const verbose = rawArgs.includes("--verbose");
+  setVerbosity({ verbose, quiet: rawArgs.includes("--quiet") || rawArgs.includes("-q") });
+  try {
+    if (rawArgs.length === 1 && (rawArgs[0] === "--version" || rawArgs[0] === "-v")) {
+      console.log(pkg.version);
+      return EXIT.ok;
+    }
+    const { cmd, name, rest } = await findCommand(rawArgs);
+    if (rest.includes("--help") || rest.includes("-h") || !name) {
+      if (!name && rest.length > 0 && !rest[0]!.startsWith("-")) throw new XwError(`unknown command "${rest[0]}"`, { exitCode: EXIT.usage, hint: "xdpwatch --help lists the commands" });
+      console.log(`${await usage(cmd)}\n`);
+      return name || rest.length > 0 ? EXIT.ok : EXIT.usage;
+    }
+    rejectUnknownArgs(rest, ((await cmd.args) ?? {}) as ArgsDef);
+    await runCommand(cmd, { rawArgs: rest });
+    return EXIT.ok;
+  } catch (err) {
+    if (err instanceof XwError) {
+      log.error(err.message);
+      if (err.hint) log.info(err.hint);
+      if (verbose && err.cause) log.debug(err.cause);
+      return err.exitCode;
+    }
+    if ((err as { code?: string }).code === "EARG") {
+      log.error((err as Error).message);
+      return EXIT.usage;
+    }
+    log.error(`internal error: ${(err as Error).message ?? String(err)}`);
+    if (verbose) log.error(err);
+    else log.info("run again with --verbose for the stack trace");
+    return EXIT.failure;
+  }
+}
+
+if (import.meta.main) {
+  process.exitCode = await runCli(process.argv.slice(2));
+  // A pending stdin/timer must not keep a finished command alive.
+  process.exit();
+}

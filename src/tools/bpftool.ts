@@ -1,0 +1,235 @@
+/** The one place that runs bpftool: one-shot commands and the long-lived batch reader. */
+import * as v from "valibot";
+import { XwError } from "../errors";
+import { log } from "../log";
+import { lastLines, requireTool, run } from "./run";
+
+/** bpftool takes bytes as separate "hex" arguments. */
+export function hexArgs(bytes: Uint8Array): string[] {
+  return ["hex", ...Array.from(bytes, (b) => b.toString(16).padStart(2, "0"))];
+}
+
+export interface LoadOptions {
+  object: string;
+  /** bpffs directory the program is pinned under (one file per program). */
+  progDir: string;
+  /** bpffs directory the object's maps are pinned under. */
+  mapDir: string;
+  /** Maps to use instead of creating the object's own: name -> pinned path. */
+  reuseMaps?: Record<string, string>;
+}
+
+/** Loads every program of an object and pins programs and maps; the verifier's log is kept on failure. */
+export async function loadAll(opts: LoadOptions): Promise<void> {
+  const reuse = Object.entries(opts.reuseMaps ?? {}).flatMap(([name, path]) => ["map", "name", name, "pinned", path]);
+  const res = await run(
+    ["bpftool", "prog", "loadall", opts.object, opts.progDir, "type", "xdp", ...reuse, "pinmaps", opts.mapDir],
+    { allowFailure: true, timeoutMs: 60_000 },
+  );
+  if (res.exitCode !== 0) {
+    const out = res.stderr.trim() || res.stdout.trim();
+    const verifier = /processed \d+ insns|R\d+ |invalid|verifier/i.test(out);
+    throw new XwError(
+      verifier ? `the kernel's verifier rejected the program:\n${lastLines(out, 8)}` : `loading ${opts.object} failed: ${lastLines(out, 2)}`,
+      { hint: verifier ? "the program in bpf/ was changed; fix it or use the embedded object" : undefined },
+    );
+  }
+}
+
+export async function createArrayMap(pin: string, name: string, valueSize: number, entries: number): Promise<void> {
+  await run(["bpftool", "map", "create", pin, "type", "array", "key", "4", "value", String(valueSize), "entries", String(entries), "name", name]);
+}
+
+/** One-shot update; arguments can be longer than batch mode's line limit. */
+export async function updateMap(pin: string, key: Uint8Array, value: Uint8Array): Promise<void> {
+  await run(["bpftool", "map", "update", "pinned", pin, "key", ...hexArgs(key), "value", ...hexArgs(value)]);
+}
+
+const ProgInfoSchema = v.looseObject({
+  id: v.number(),
+  name: v.optional(v.string()),
+  tag: v.optional(v.string()),
+  run_time_ns: v.optional(v.number()),
+  run_cnt: v.optional(v.number()),
+});
+export type ProgInfo = v.InferOutput<typeof ProgInfoSchema>;
+
+function parseJson<T extends v.GenericSchema>(schema: T, text: string, what: string): v.InferOutput<T> {
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
+  } catch {
+    throw new XwError(`unexpected output from ${what}: ${text.slice(0, 120)}`);
+  }
+  const parsed = v.safeParse(schema, data);
+  if (!parsed.success) throw new XwError(`unexpected output from ${what}: ${v.summarize(parsed.issues)}`);
+  return parsed.output;
+}
+
+/** Undefined when nothing is pinned there. */
+export async function showPinnedProg(pin: string): Promise<ProgInfo | undefined> {
+  const res = await run(["bpftool", "-j", "prog", "show", "pinned", pin], { allowFailure: true });
+  if (res.exitCode !== 0) return undefined;
+  return parseJson(ProgInfoSchema, res.stdout, "bpftool prog show");
+}
+
+export async function showProg(id: number): Promise<ProgInfo | undefined> {
+  const res = await run(["bpftool", "-j", "prog", "show", "id", String(id)], { allowFailure: true });
+  if (res.exitCode !== 0) return undefined;
+  return parseJson(ProgInfoSchema, res.stdout, "bpftool prog show");
+}
+
+const ProgRunSchema = v.looseObject({ retval: v.number(), duration: v.number() });
+
+/** Runs a pinned program on one frame `repeat` times in the kernel; duration is ns per run. */
+export async function runProg(pin: string, frameFile: string, repeat: number) {
+  const res = await run(["bpftool", "-j", "prog", "run", "pinned", pin, "data_in", frameFile, "repeat", String(repeat)], {
+    timeoutMs: 120_000,
+  });
+  return parseJson(ProgRunSchema, res.stdout, "bpftool prog run");
+}
+
+/** One `map lookup` or `map dump` entry: key bytes and one value (or one per CPU). */
+export interface MapEntry {
+  key: Uint8Array;
+  values: Uint8Array[];
+}
+
+const HEX = new Int8Array(128).fill(-1);
+for (let i = 0; i < 10; i++) HEX[48 + i] = i;
+for (let i = 0; i < 6; i++) HEX[97 + i] = 10 + i;
+
+function isHexLine(line: string): boolean {
+  return line.length >= 2 && HEX[line.charCodeAt(0)]! >= 0 && HEX[line.charCodeAt(1)]! >= 0 && (line.length === 2 || line[2] === " ");
+}
+
+/**
+ * Parses bpftool's plain output of `map lookup` / `map dump` for maps without
+ * BTF: "key:" then hex lines, then "value:" or "value (CPU NN):" blocks. Short
+ * entries come on one line ("key: 00 00  value: 01"). Any other line (the
+ * batch sentinel, "Found N elements") ends the current block.
+ */
+export function parseMapEntries(text: string): MapEntry[] {
+  const out = new Uint8Array(Math.ceil(text.length / 2));
+  let n = 0;
+  const entries: { key: [number, number]; values: [number, number][] }[] = [];
+  let block: [number, number] | undefined;
+
+  const hexInto = (s: string, from: number) => {
+    for (let i = from; i + 1 < s.length; ) {
+      const hi = HEX[s.charCodeAt(i)]!;
+      if (hi < 0) {
+        i++;
+        continue;
+      }
+      out[n++] = (hi << 4) | HEX[s.charCodeAt(i + 1)]!;
+      i += 3;
+    }
+    if (block) block[1] = n;
+  };
+
+  for (const line of text.split("\n")) {
+    if (line.startsWith("key:")) {
+      const entry = { key: [n, n] as [number, number], values: [] as [number, number][] };
+      entries.push(entry);
+      block = entry.key;
+      const inlineValue = line.indexOf("value:");
+      hexInto(inlineValue < 0 ? line : line.slice(0, inlineValue), 4);
+      if (inlineValue >= 0) {
+        block = [n, n];
+        entry.values.push(block);
+        hexInto(line, inlineValue + 6);
+      }
+    } else if (line.startsWith("value")) {
+      const entry = entries[entries.length - 1];
+      if (!entry) continue;
+      block = [n, n];
+      entry.values.push(block);
+      const colon = line.indexOf(":");
+      if (colon >= 0 && colon + 1 < line.length) hexInto(line, colon + 1);
+    } else if (block && isHexLine(line)) {
+      hexInto(line, 0);
+    } else {
+      block = undefined;
+    }
+  }
+  return entries.map((e) => ({
+    key: out.subarray(e.key[0], e.key[1]),
+    values: e.values.map(([a, b]) => out.subarray(a, b)),
+  }));
+}
+
+export async function dumpMap(pin: string): Promise<MapEntry[]> {
+  const res = await run(["bpftool", "map", "dump", "pinned", pin], { timeoutMs: 60_000 });
+  return parseMapEntries(res.stdout);
+}
+
+/** The first line `version` prints ("bpftool v7.1.0", or argv[0] in full): the end of each batch answer. */
+const SENTINEL = /(?:^|\n)(\S*bpftool v\d[^\n]*)\n/;
+
+/**
+ * A long-lived `bpftool batch file -`: one process answers every poll, so a
+ * poll costs the lookups themselves, not a process start. bpftool block-buffers
+ * a pipe, so stdbuf makes it line-buffered; each request ends with `version`,
+ * whose first line marks the end of the answer.
+ */
+export class BpftoolBatch {
+  private readonly proc: Bun.Subprocess<"pipe", "pipe", "pipe">;
+  private readonly reader: ReadableStreamDefaultReader<Uint8Array>;
+  private readonly decoder = new TextDecoder();
+  private pending = "";
+  private stderr = "";
+  private closed = false;
+
+  constructor() {
+    const stdbuf = requireTool("stdbuf");
+    const bpftool = requireTool("bpftool");
+    this.proc = Bun.spawn([stdbuf, "-oL", bpftool, "batch", "file", "-"], {
+      stdin: "pipe",
+      stdout: "pipe",
+      stderr: "pipe",
+    });
+    this.reader = this.proc.stdout.getReader() as unknown as ReadableStreamDefaultReader<Uint8Array>;
+    void new Response(this.proc.stderr).text().then((t) => (this.stderr = t));
+  }
+
+  /** Sends commands (one per line) and returns their combined plain output. */
+  async request(commands: readonly string[]): Promise<string> {
+    if (this.closed) throw new XwError("the bpftool reader was closed");
+    this.proc.stdin.write(`${commands.join("\n")}\n${"version"}\n`);
+    await this.proc.stdin.flush();
+    // Chunks are kept apart and only the newest is searched (with the tail of the one
+    // before, where the sentinel may have been split): answers run to megabytes.
+    const chunks: string[] = [this.pending];
+    for (;;) {
+      const tail = chunks.length > 1 ? chunks[chunks.length - 2]!.slice(-200) : "";
+      const window = tail + chunks[chunks.length - 1]!;
+      const end = SENTINEL.exec(window);
+      if (end) {
+        const text = chunks.slice(0, -1).join("") + window.slice(tail.length);
+        const at = text.length - window.length + end.index;
+        this.pending = text.slice(at + end[0].length);
+        return text.slice(0, at);
+      }
+      const { value, done } = await this.reader.read();
+      if (done) {
+        await this.proc.exited;
+        throw new XwError(`bpftool stopped answering: ${lastLines(this.stderr, 1)}`);
+      }
+      chunks.push(this.decoder.decode(value, { stream: true }));
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    try {
+      this.proc.stdin.end();
+    } catch {
+      // already gone
+    }
+    const exited = await Promise.race([this.proc.exited, Bun.sleep(1000).then(() => undefined)]);
+    if (exited === undefined) this.proc.kill("SIGKILL");
+    log.debug("bpftool reader closed");
+  }
+}

@@ -1,0 +1,96 @@
+/** The one place that runs iproute2's `ip`. */
+import * as v from "valibot";
+import { XwError } from "../errors";
+import { run } from "./run";
+
+export type XdpMode = "native" | "generic";
+
+/** IFLA_XDP_ATTACHED values as `ip -j` prints them. */
+const ATTACHED_MODES: Record<number, string> = { 1: "native", 2: "generic", 3: "offload", 4: "multi" };
+const IP_MODE_KEYWORD: Record<XdpMode, string> = { native: "xdpdrv", generic: "xdpgeneric" };
+
+const ProgSchema = v.looseObject({ id: v.number(), name: v.optional(v.string()), tag: v.optional(v.string()) });
+const LinkSchema = v.looseObject({
+  ifindex: v.number(),
+  ifname: v.string(),
+  operstate: v.optional(v.string()),
+  xdp: v.optional(
+    v.looseObject({
+      mode: v.number(),
+      prog: v.optional(ProgSchema),
+      attached: v.optional(v.array(v.looseObject({ mode: v.number(), prog: ProgSchema }))),
+    }),
+  ),
+});
+const LinksSchema = v.array(LinkSchema);
+
+export interface AttachedProgram {
+  id: number;
+  name: string;
+  tag: string;
+  mode: string;
+}
+
+export interface Link {
+  ifindex: number;
+  ifname: string;
+  operstate?: string;
+  /** Programs attached at the XDP hook (more than one only in "multi" mode). */
+  xdp: AttachedProgram[];
+}
+
+function toLink(raw: v.InferOutput<typeof LinkSchema>): Link {
+  const xdp: AttachedProgram[] = [];
+  const entries = raw.xdp?.attached ?? (raw.xdp?.prog ? [{ mode: raw.xdp.mode, prog: raw.xdp.prog }] : []);
+  for (const a of entries) {
+    xdp.push({ id: a.prog.id, name: a.prog.name ?? "", tag: a.prog.tag ?? "", mode: ATTACHED_MODES[a.mode] ?? String(a.mode) });
+  }
+  return { ifindex: raw.ifindex, ifname: raw.ifname, operstate: raw.operstate, xdp };
+}
+
+function parseLinks(stdout: string): Link[] {
+  const parsed = v.safeParse(LinksSchema, JSON.parse(stdout));
+  if (!parsed.success) throw new XwError(`unexpected output from ip -j link: ${v.summarize(parsed.issues)}`);
+  return parsed.output.map(toLink);
+}
+
+/** Undefined when the interface does not exist (in this network namespace). */
+export async function showLink(iface: string): Promise<Link | undefined> {
+  const res = await run(["ip", "-j", "link", "show", "dev", iface], { allowFailure: true });
+  if (res.exitCode !== 0) {
+    if (/does not exist|Cannot find device/.test(res.stderr)) return undefined;
+    throw new XwError(`ip link show ${iface} failed: ${res.stderr.trim()}`);
+  }
+  return parseLinks(res.stdout)[0];
+}
+
+export async function listLinks(): Promise<Link[]> {
+  return parseLinks((await run(["ip", "-j", "link", "show"])).stdout);
+}
+
+/** Attaches a pinned program; ip refuses if any XDP program is already there. */
+export async function attachXdp(iface: string, mode: XdpMode, pinnedProg: string): Promise<void> {
+  const res = await run(["ip", "link", "set", "dev", iface, IP_MODE_KEYWORD[mode], "pinned", pinnedProg], {
+    allowFailure: true,
+  });
+  if (res.exitCode !== 0) throw new AttachError(mode, res.stderr.trim() || res.stdout.trim());
+}
+
+/** Detaching must name the mode that was attached: a plain `off` in the wrong mode can leave it. */
+export async function detachXdp(iface: string, mode: XdpMode): Promise<void> {
+  await run(["ip", "link", "set", "dev", iface, IP_MODE_KEYWORD[mode], "off"]);
+}
+
+export class AttachError extends XwError {
+  readonly mode: XdpMode;
+  readonly detail: string;
+  constructor(mode: XdpMode, detail: string) {
+    super(`attaching in ${mode} mode failed: ${detail.split("\n").filter(Boolean).slice(-1)[0] ?? "no reason given"}`);
+    this.mode = mode;
+    this.detail = detail;
+  }
+}
+
+export function isXdpMode(mode: string): mode is XdpMode {
+  return mode === "native" || mode === "generic";
+}

@@ -1,0 +1,69 @@
+import { XwError } from "../errors";
+import { log } from "../log";
+
+/** Where each external program comes from, for the error that names it. */
+const PACKAGES: Record<string, { debian: string; rhel: string }> = {
+  ip: { debian: "iproute2", rhel: "iproute" },
+  bpftool: { debian: "bpftool", rhel: "bpftool" },
+  clang: { debian: "clang", rhel: "clang" },
+  stdbuf: { debian: "coreutils", rhel: "coreutils" },
+  tcpdump: { debian: "tcpdump", rhel: "tcpdump" },
+  trafgen: { debian: "netsniff-ng", rhel: "netsniff-ng" },
+  mount: { debian: "mount", rhel: "util-linux" },
+};
+
+export function installHint(tool: string): string {
+  const pkg = PACKAGES[tool];
+  if (!pkg) return `install ${tool}`;
+  return `install it: apt-get install ${pkg.debian} (Debian/Ubuntu) or dnf install ${pkg.rhel} (RHEL/Fedora)`;
+}
+
+/** Resolves a program on PATH, or fails naming the package that provides it. */
+export function requireTool(tool: string): string {
+  const path = Bun.which(tool);
+  if (!path) throw new XwError(`${tool} not found on PATH`, { hint: installHint(tool) });
+  return path;
+}
+
+export interface RunResult {
+  stdout: string;
+  stderr: string;
+  exitCode: number;
+}
+
+export interface RunOptions {
+  timeoutMs?: number;
+  /** Text written to the program's standard input. */
+  input?: string;
+  /** Return a non-zero exit instead of throwing. */
+  allowFailure?: boolean;
+}
+
+/** Runs argv (never a shell string) and fails with the tool's own last words. */
+export async function run(argv: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
+  const [tool, ...args] = argv;
+  if (!tool) throw new Error("run: empty argv");
+  const exe = requireTool(tool);
+  log.debug(`$ ${argv.join(" ")}`.slice(0, 300));
+  const proc = Bun.spawn([exe, ...args], {
+    stdin: opts.input === undefined ? "ignore" : new TextEncoder().encode(opts.input),
+    stdout: "pipe",
+    stderr: "pipe",
+    timeout: opts.timeoutMs ?? 30_000,
+    killSignal: "SIGKILL",
+  });
+  const [stdout, stderr, exitCode] = await Promise.all([
+    new Response(proc.stdout).text(),
+    new Response(proc.stderr).text(),
+    proc.exited,
+  ]);
+  if (proc.signalCode === "SIGKILL")
+    throw new XwError(`${tool} ${args[0] ?? ""} timed out after ${opts.timeoutMs ?? 30_000} ms`);
+  if (exitCode !== 0 && !opts.allowFailure)
+    throw new XwError(`${tool} ${args.slice(0, 3).join(" ")} failed: ${lastLines(stderr || stdout, 1)}`);
+  return { stdout, stderr, exitCode };
+}
+
+export function lastLines(text: string, n: number): string {
+  return text.trim().split("\n").slice(-n).join("\n").trim() || "(no output)";
+}

@@ -1,0 +1,197 @@
+/**
+ * The program's life on an interface: load and pin, configure, attach, and
+ * undo all of it. Nothing here touches a program xdpwatch did not attach.
+ */
+import { mkdirSync, readFileSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import { XwError } from "../errors";
+import { log } from "../log";
+import { CONFIG, encodeCidrKey, encodeConfig, PAGE_SIZE, RING_PAGES, type ProgramConfig } from "../bpf/layout";
+import type { Cidr } from "../net/cidr";
+import * as bpftool from "../tools/bpftool";
+import * as ip from "../tools/ip";
+import { run } from "../tools/run";
+import { ensureBpffs, hasPins, isAlive, pinsFor, readOwner, removePins, type Pins } from "./pins";
+
+export type ModeChoice = "auto" | ip.XdpMode;
+
+export interface Attached {
+  iface: string;
+  ifindex: number;
+  mode: ip.XdpMode;
+  progId: number;
+  pins: Pins;
+  cpus: number;
+}
+
+/** What is at an interface's XDP hook, and whether it is ours. */
+export interface HookState {
+  link: ip.Link;
+  pins: Pins;
+  /** Attached and pinned by xdpwatch (same program id). */
+  ours?: ip.AttachedProgram;
+  /** Attached by someone else. */
+  foreign: ip.AttachedProgram[];
+  /** Our pins exist but their program is not attached here. */
+  strayPins: boolean;
+  /** Pid of the live xdpwatch process that owns the interface, if any. */
+  owner?: number;
+}
+
+/** Possible CPU ids, as the kernel numbers them for bpf_get_smp_processor_id(). */
+export function possibleCpus(text = readFileSync("/sys/devices/system/cpu/possible", "utf8")): number {
+  let max = 0;
+  for (const part of text.trim().split(",")) {
+    const last = Number(part.split("-").pop());
+    if (Number.isInteger(last)) max = Math.max(max, last);
+  }
+  return max + 1;
+}
+
+export async function requireLink(iface: string): Promise<ip.Link> {
+  const link = await ip.showLink(iface);
+  if (!link)
+    throw new XwError(`no interface named "${iface}" in this network namespace`, { hint: "`ip link` lists interfaces" });
+  return link;
+}
+
+export async function inspectHook(iface: string): Promise<HookState> {
+  const link = await requireLink(iface);
+  const pins = pinsFor(iface);
+  const pinned = hasPins(pins) ? await bpftool.showPinnedProg(pins.prog) : undefined;
+  const ours = pinned ? link.xdp.find((p) => p.id === pinned.id) : undefined;
+  const owner = readOwner(iface);
+  return {
+    link,
+    pins,
+    ours,
+    foreign: link.xdp.filter((p) => p !== ours),
+    strayPins: hasPins(pins) && !ours,
+    owner: owner !== undefined && owner !== process.pid && isAlive(owner) ? owner : undefined,
+  };
+}
+
+function describe(p: ip.AttachedProgram): string {
+  return `id ${p.id}${p.name ? `, name ${p.name}` : ""}${p.tag ? `, tag ${p.tag}` : ""}, ${p.mode} mode`;
+}
+
+/** Refuses unless the hook is free (or holds only our stale leftovers, which it clears). */
+async function claimHook(iface: string, force: boolean): Promise<HookState> {
+  await ensureBpffs();
+  const state = await inspectHook(iface);
+  if (state.owner)
+    throw new XwError(`${iface} is already watched by xdpwatch (pid ${state.owner})`, {
+      hint: "stop that process first; one xdpwatch per interface",
+    });
+  if (state.ours)
+    throw new XwError(`xdpwatch is already attached to ${iface} (${describe(state.ours)}) with no process watching it`, {
+      hint: `left by \`xdpwatch attach\` or a killed watch: run \`xdpwatch detach --iface ${iface}\``,
+    });
+  if (state.foreign.length > 0) {
+    const names = state.foreign.map(describe).join("; ");
+    if (!force)
+      throw new XwError(`${iface} already has an XDP program that xdpwatch did not attach (${names})`, {
+        hint: "xdpwatch never replaces another program unless you pass --force",
+      });
+    log.warn(`--force: replacing the XDP program on ${iface} (${names})`);
+  }
+  if (state.strayPins) {
+    log.info(`removing stale xdpwatch pins at ${state.pins.dir} (no program of ours is attached)`);
+    removePins(state.pins);
+  }
+  return state;
+}
+
+async function writeConfig(pins: Pins, config: ProgramConfig, block: readonly Cidr[], srcFilter: readonly Cidr[]) {
+  const key0 = new Uint8Array(4);
+  const lines: string[] = [];
+  const one = bpftool.hexArgs(new Uint8Array([1])).join(" ");
+  for (const c of block) lines.push(`map update pinned ${pins.block} key ${bpftool.hexArgs(encodeCidrKey(c.mapped, c.prefixlen)).join(" ")} value ${one}`);
+  for (const c of srcFilter)
+    lines.push(`map update pinned ${pins.srcFilter} key ${bpftool.hexArgs(encodeCidrKey(c.mapped, c.prefixlen)).join(" ")} value ${one}`);
+  if (lines.length > 0) await run(["bpftool", "batch", "file", "-"], { input: `${lines.join("\n")}\n` });
+  // The config value is larger than a batch line may be: one command of its own, written last
+  // so the program never sees a flag before the map it refers to is filled.
+  const bytes = encodeConfig(config);
+  if (bytes.length !== CONFIG.size) throw new Error("config size mismatch");
+  await bpftool.updateMap(pins.config, key0, bytes);
+}
+
+async function attachWithFallback(iface: string, mode: ModeChoice, prog: string, replace: boolean): Promise<ip.XdpMode> {
+  if (replace) await removeForeign(iface);
+  if (mode !== "auto") {
+    try {
+      await ip.attachXdp(iface, mode, prog);
+    } catch (err) {
+      if (err instanceof ip.AttachError)
+        throw new XwError(err.message, {
+          hint: mode === "native" ? "this driver may not support native XDP: try --mode generic" : undefined,
+        });
+      throw err;
+    }
+    return mode;
+  }
+  try {
+    await ip.attachXdp(iface, "native", prog);
+    return "native";
+  } catch (err) {
+    if (!(err instanceof ip.AttachError)) throw err;
+    log.info(`native XDP refused on ${iface} (${err.detail.split("\n")[0]}); falling back to generic mode`);
+  }
+  await ip.attachXdp(iface, "generic", prog);
+  return "generic";
+}
+
+async function removeForeign(iface: string): Promise<void> {
+  const link = await requireLink(iface);
+  for (const p of link.xdp) if (ip.isXdpMode(p.mode)) await ip.detachXdp(iface, p.mode);
+}
+
+export interface AttachOptions {
+  iface: string;
+  mode: ModeChoice;
+  /** A compiled object to load instead of the embedded one. */
+  object: string;
+  config: ProgramConfig;
+  block?: readonly Cidr[];
+  srcFilter?: readonly Cidr[];
+  force?: boolean;
+}
+
+/** Loads, pins, configures and attaches; on any failure leaves nothing behind. */
+export async function attachProgram(opts: AttachOptions): Promise<Attached> {
+  const state = await claimHook(opts.iface, opts.force ?? false);
+  const pins = state.pins;
+  const cpus = possibleCpus();
+  let attachedMode: ip.XdpMode | undefined;
+  try {
+    mkdirSync(pins.mapDir, { recursive: true });
+    // One ring region per possible CPU, in a plain array the object cannot size itself.
+    const ringPin = join(pins.dir, "ring");
+    await bpftool.createArrayMap(ringPin, "xw_ring", PAGE_SIZE, cpus * RING_PAGES);
+    await bpftool.loadAll({ object: opts.object, progDir: pins.dir, mapDir: pins.mapDir, reuseMaps: { xw_ring: ringPin } });
+    rmSync(ringPin);
+    await writeConfig(pins, opts.config, opts.block ?? [], opts.srcFilter ?? []);
+    const prog = await bpftool.showPinnedProg(pins.prog);
+    if (!prog) throw new XwError(`the program was loaded but is not pinned at ${pins.prog}`);
+    attachedMode = await attachWithFallback(opts.iface, opts.mode, pins.prog, state.foreign.length > 0);
+    return { iface: opts.iface, ifindex: state.link.ifindex, mode: attachedMode, progId: prog.id, pins, cpus };
+  } catch (err) {
+    if (attachedMode) await ip.detachXdp(opts.iface, attachedMode).catch(() => undefined);
+    removePins(pins);
+    throw err;
+  }
+}
+
+/**
+ * Detaches our program if it is still the one attached, in the mode it was
+ * attached in. Returns false when it was already gone (interface deleted or
+ * program replaced), in which case nothing is touched.
+ */
+export async function detachProgram(att: Pick<Attached, "iface" | "progId">): Promise<boolean> {
+  const link = await ip.showLink(att.iface).catch(() => undefined);
+  const ours = link?.xdp.find((p) => p.id === att.progId);
+  if (!ours || !ip.isXdpMode(ours.mode)) return false;
+  await ip.detachXdp(att.iface, ours.mode);
+  return true;
+}

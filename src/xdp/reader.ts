@@ -1,0 +1,108 @@
+/**
+ * Reads the program's counters and per-CPU log rings through one bpftool
+ * co-process. Each poll: read the heads, fetch the pages that hold new records,
+ * read the heads again. A record whose slot the kernel may have rewritten
+ * during the copy (its position is no longer within one ring of the new head)
+ * or whose sequence number is not the expected one is counted as lost, never
+ * printed: what is printed is exact, and logged + lost = what the kernel wrote.
+ */
+import { decodeRecord, decodeStats, PAGE_RECORDS, RECORD, RING_PAGES, RING_RECORDS, sumStats, type PacketRecord, type Stats } from "../bpf/layout";
+import { XwError } from "../errors";
+import { BpftoolBatch, parseMapEntries } from "../tools/bpftool";
+import type { Pins } from "./pins";
+
+export interface LoggedPacket extends PacketRecord {
+  cpu: number;
+  /** Wall-clock ms of the poll that found it: the packet arrived within one poll interval before. */
+  ts: number;
+}
+
+export interface Poll {
+  packets: LoggedPacket[];
+  /** Counters summed over CPUs, read after the pages. */
+  stats: Stats;
+}
+
+function keyHex(n: number): string {
+  return `hex ${[n & 0xff, (n >>> 8) & 0xff, (n >>> 16) & 0xff, n >>> 24].map((b) => b.toString(16).padStart(2, "0")).join(" ")}`;
+}
+
+export class Reader {
+  private readonly batch = new BpftoolBatch();
+  private readonly consumed: number[];
+  private readonly statsCommand: string;
+  /** Records read from the rings and returned. */
+  logged = 0;
+  /** Records the kernel wrote that were overwritten before they could be read. */
+  overwritten = 0;
+
+  constructor(
+    private readonly pins: Pins,
+    private readonly cpus: number,
+  ) {
+    this.consumed = new Array<number>(cpus).fill(0);
+    this.statsCommand = `map lookup pinned ${pins.stats} key ${keyHex(0)}`;
+  }
+
+  async readStats(): Promise<{ perCpu: Stats[]; total: Stats }> {
+    const perCpu = this.decodeStatsEntry(parseMapEntries(await this.batch.request([this.statsCommand])).at(-1));
+    return { perCpu, total: sumStats(perCpu) };
+  }
+
+  private decodeStatsEntry(entry: ReturnType<typeof parseMapEntries>[number] | undefined): Stats[] {
+    if (!entry || entry.values.length === 0) throw new XwError("bpftool returned no counters");
+    return entry.values.map(decodeStats);
+  }
+
+  /** Skips what the rings hold now, for a reader that joins a program already running. */
+  async skipBacklog(): Promise<void> {
+    const { perCpu } = await this.readStats();
+    perCpu.forEach((s, cpu) => (this.consumed[cpu] = Number(s.outcome.logged)));
+  }
+
+  async poll(): Promise<Poll> {
+    const ts = Date.now();
+    const before = (await this.readStats()).perCpu;
+
+    const ranges: { cpu: number; from: number; to: number }[] = [];
+    const pageKeys = new Set<number>();
+    before.forEach((s, cpu) => {
+      if (cpu >= this.cpus) return;
+      const head = Number(s.outcome.logged);
+      const consumed = this.consumed[cpu]!;
+      if (head <= consumed) return;
+      const from = Math.max(consumed, head - RING_RECORDS);
+      this.overwritten += from - consumed;
+      ranges.push({ cpu, from, to: head });
+      for (let page = Math.floor(from / PAGE_RECORDS); page * PAGE_RECORDS < head; page++)
+        pageKeys.add(cpu * RING_PAGES + (page % RING_PAGES));
+    });
+
+    const keys = [...pageKeys];
+    const answer = parseMapEntries(
+      await this.batch.request([...keys.map((k) => `map lookup pinned ${this.pins.ring} key ${keyHex(k)}`), this.statsCommand]),
+    );
+    if (answer.length !== keys.length + 1) throw new XwError(`bpftool answered ${answer.length} of ${keys.length + 1} lookups`);
+    const after = this.decodeStatsEntry(answer[keys.length]);
+    const pages = new Map<number, Uint8Array>();
+    keys.forEach((k, i) => pages.set(k, answer[i]!.values[0]!));
+
+    const packets: LoggedPacket[] = [];
+    for (const { cpu, from, to } of ranges) {
+      const safeFrom = Number(after[cpu]!.outcome.logged) - RING_RECORDS + 1;
+      for (let pos = from; pos < to; pos++) {
+        const page = pages.get(cpu * RING_PAGES + (Math.floor(pos / PAGE_RECORDS) % RING_PAGES))!;
+        const rec = pos >= safeFrom ? decodeRecord(page, (pos % PAGE_RECORDS) * RECORD.size) : undefined;
+        if (rec && rec.seq === pos >>> 0) packets.push({ ...rec, cpu, ts });
+        else this.overwritten++;
+      }
+      this.consumed[cpu] = to;
+    }
+    this.logged += packets.length;
+    return { packets, stats: sumStats(after) };
+  }
+
+  close(): Promise<void> {
+    return this.batch.close();
+  }
+}

@@ -1,0 +1,149 @@
+/**
+ * A command's hold on an interface, from attach to a clean exit on every path:
+ * Ctrl-C, SIGTERM, SIGHUP, --duration, the interface vanishing, stdout closing,
+ * a tool failing. Whatever happens, the program is detached (if it is still
+ * ours), the pins and the owner file are removed, the temp object deleted.
+ */
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { XwError } from "../errors";
+import { log } from "../log";
+import type { ProgramConfig } from "../bpf/layout";
+import { materialize } from "../bpf/embedded";
+import type { Cidr } from "../net/cidr";
+import { attachProgram, detachProgram, type Attached, type ModeChoice } from "./program";
+import { isAlive, ownerFile, readOwner, removeIfEmpty, removePins, RUN_DIR } from "./pins";
+import { Reader } from "./reader";
+
+/** Why a run ended; anything but the first four is a failure. */
+export type StopReason = "signal" | "count" | "duration" | "stdout closed" | "interface gone";
+
+export class Stop {
+  reason?: StopReason;
+  detail?: string;
+  private wake: () => void = () => undefined;
+
+  get stopped(): boolean {
+    return this.reason !== undefined;
+  }
+
+  stop(reason: StopReason, detail?: string): void {
+    if (this.reason) return;
+    this.reason = reason;
+    this.detail = detail;
+    this.wake();
+  }
+
+  /** Sleeps, but wakes at once when stopped. */
+  sleep(ms: number): Promise<void> {
+    if (this.stopped) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      this.wake = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+  }
+}
+
+export interface SessionOptions {
+  iface: string;
+  mode: ModeChoice;
+  object?: string;
+  force?: boolean;
+  config: ProgramConfig;
+  block?: readonly Cidr[];
+  srcFilter?: readonly Cidr[];
+  durationSec?: number;
+}
+
+export interface Session {
+  attached: Attached;
+  reader: Reader;
+  stop: Stop;
+  /** Detaches now (idempotent), so that a final poll sees counters that no longer move. */
+  detach(): Promise<void>;
+  /** Fails the run if the interface was deleted or moved away. */
+  checkInterface(): void;
+  /** Milliseconds since attach. */
+  elapsedMs(): number;
+}
+
+function claimOwner(iface: string): void {
+  mkdirSync(RUN_DIR, { recursive: true });
+  const file = ownerFile(iface);
+  const owner = readOwner(iface);
+  if (owner !== undefined && owner !== process.pid && isAlive(owner))
+    throw new XwError(`${iface} is already watched by xdpwatch (pid ${owner})`, { hint: "one xdpwatch per interface" });
+  rmSync(file, { force: true });
+  // "wx": two processes racing for the same interface cannot both win.
+  try {
+    writeFileSync(file, `${process.pid}\n`, { flag: "wx" });
+  } catch {
+    throw new XwError(`${iface} is being claimed by another xdpwatch right now`);
+  }
+}
+
+function releaseOwner(iface: string): void {
+  if (readOwner(iface) === process.pid) rmSync(ownerFile(iface), { force: true });
+  removeIfEmpty(RUN_DIR);
+}
+
+function readIfindex(iface: string): number | undefined {
+  try {
+    return Number(readFileSync(`/sys/class/net/${iface}/ifindex`, "utf8"));
+  } catch {
+    return undefined;
+  }
+}
+
+export async function withSession<T>(opts: SessionOptions, body: (s: Session) => Promise<T>): Promise<T> {
+  const stop = new Stop();
+  const onSignal = (sig: NodeJS.Signals) => {
+    log.debug(`received ${sig}`);
+    stop.stop("signal", sig);
+  };
+  const signals: NodeJS.Signals[] = ["SIGINT", "SIGTERM", "SIGHUP"];
+  for (const sig of signals) process.on(sig, onSignal);
+
+  claimOwner(opts.iface);
+  const embedded = opts.object ? undefined : await materialize().catch((err) => {
+    releaseOwner(opts.iface);
+    throw err;
+  });
+  let attached: Attached | undefined;
+  let reader: Reader | undefined;
+  let detached = false;
+  const started = performance.now();
+  let timer: Timer | undefined;
+  try {
+    attached = await attachProgram({ ...opts, object: opts.object ?? embedded!.object });
+    const att = attached;
+    log.debug(`attached program id ${att.progId} in ${(performance.now() - started).toFixed(0)} ms`);
+    if (opts.durationSec !== undefined) timer = setTimeout(() => stop.stop("duration"), opts.durationSec * 1000);
+    reader = new Reader(att.pins, att.cpus);
+    const session: Session = {
+      attached: att,
+      reader,
+      stop,
+      detach: async () => {
+        if (detached) return;
+        detached = true;
+        await detachProgram(att);
+      },
+      checkInterface: () => {
+        if (readIfindex(att.iface) !== att.ifindex) stop.stop("interface gone", `${att.iface} was deleted or moved to another network namespace`);
+      },
+      elapsedMs: () => performance.now() - started,
+    };
+    return await body(session);
+  } finally {
+    clearTimeout(timer);
+    for (const sig of signals) process.off(sig, onSignal);
+    if (attached && !detached) await detachProgram(attached).catch((err) => log.error(`detaching failed: ${(err as Error).message}`));
+    await reader?.close();
+    if (attached) removePins(attached.pins);
+    embedded?.remove();
+    releaseOwner(opts.iface);
+  }
+}
