@@ -18,9 +18,17 @@ export function installHint(tool: string): string {
   return `install it: apt-get install ${pkg.debian} (Debian/Ubuntu) or dnf install ${pkg.rhel} (RHEL/Fedora)`;
 }
 
-/** Resolves a program on PATH, or fails naming the package that provides it. */
+/** Base-system helpers are also looked for where every Linux keeps them, for a minimal PATH. */
+const BASE_SYSTEM = new Set(["stdbuf", "mount"]);
+const SYSTEM_DIRS = "/usr/bin:/bin:/usr/sbin:/sbin";
+
+/** Resolves a program on PATH (ip, bpftool and clang only there), or undefined. */
+export function findTool(tool: string): string | undefined {
+  return Bun.which(tool) ?? (BASE_SYSTEM.has(tool) ? Bun.which(tool, { PATH: SYSTEM_DIRS }) : null) ?? undefined;
+}
+
 export function requireTool(tool: string): string {
-  const path = Bun.which(tool);
+  const path = findTool(tool);
   if (!path) throw new XwError(`${tool} not found on PATH`, { hint: installHint(tool) });
   return path;
 }

@@ -147,23 +147,20 @@ async function removeForeign(iface: string): Promise<void> {
   for (const p of link.xdp) if (ip.isXdpMode(p.mode)) await ip.detachXdp(iface, p.mode);
 }
 
-export interface AttachOptions {
-  iface: string;
-  mode: ModeChoice;
-  /** A compiled object to load instead of the embedded one. */
+export interface LoadOptions {
+  /** The compiled object to load (the embedded one, materialized, or the user's). */
   object: string;
   config: ProgramConfig;
   block?: readonly Cidr[];
   srcFilter?: readonly Cidr[];
-  force?: boolean;
 }
 
-/** Loads, pins, configures and attaches; on any failure leaves nothing behind. */
-export async function attachProgram(opts: AttachOptions): Promise<Attached> {
-  const state = await claimHook(opts.iface, opts.force ?? false);
-  const pins = state.pins;
-  const cpus = possibleCpus();
-  let attachedMode: ip.XdpMode | undefined;
+/**
+ * Loads the object, pins program and maps under `pins`, sizes the ring for
+ * `cpus` CPUs and writes the configuration. Does not attach. Returns the
+ * program id; on failure removes the pins again.
+ */
+export async function loadPinned(pins: Pins, opts: LoadOptions, cpus = possibleCpus()): Promise<number> {
   try {
     mkdirSync(pins.mapDir, { recursive: true });
     // One ring region per possible CPU, in a plain array the object cannot size itself.
@@ -174,10 +171,29 @@ export async function attachProgram(opts: AttachOptions): Promise<Attached> {
     await writeConfig(pins, opts.config, opts.block ?? [], opts.srcFilter ?? []);
     const prog = await bpftool.showPinnedProg(pins.prog);
     if (!prog) throw new XwError(`the program was loaded but is not pinned at ${pins.prog}`);
-    attachedMode = await attachWithFallback(opts.iface, opts.mode, pins.prog, state.foreign.length > 0);
-    return { iface: opts.iface, ifindex: state.link.ifindex, mode: attachedMode, progId: prog.id, pins, cpus };
+    return prog.id;
   } catch (err) {
-    if (attachedMode) await ip.detachXdp(opts.iface, attachedMode).catch(() => undefined);
+    removePins(pins);
+    throw err;
+  }
+}
+
+export interface AttachOptions extends LoadOptions {
+  iface: string;
+  mode: ModeChoice;
+  force?: boolean;
+}
+
+/** Loads, pins, configures and attaches; on any failure leaves nothing behind. */
+export async function attachProgram(opts: AttachOptions): Promise<Attached> {
+  const state = await claimHook(opts.iface, opts.force ?? false);
+  const pins = state.pins;
+  const cpus = possibleCpus();
+  const progId = await loadPinned(pins, opts, cpus);
+  try {
+    const mode = await attachWithFallback(opts.iface, opts.mode, pins.prog, state.foreign.length > 0);
+    return { iface: opts.iface, ifindex: state.link.ifindex, mode, progId, pins, cpus };
+  } catch (err) {
     removePins(pins);
     throw err;
   }

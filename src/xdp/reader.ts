@@ -8,7 +8,7 @@
  */
 import { decodeRecord, decodeStats, PAGE_RECORDS, RECORD, RING_PAGES, RING_RECORDS, sumStats, type PacketRecord, type Stats } from "../bpf/layout";
 import { XwError } from "../errors";
-import { BpftoolBatch, parseMapEntries } from "../tools/bpftool";
+import { BpftoolBatch, parseMapEntries, type MapEntry } from "../tools/bpftool";
 import type { Pins } from "./pins";
 
 export interface LoggedPacket extends PacketRecord {
@@ -100,6 +100,11 @@ export class Reader {
     }
     this.logged += packets.length;
     return { packets, stats: sumStats(after) };
+  }
+
+  /** Dumps a pinned map through the same bpftool process (per-CPU values stay per CPU). */
+  async dump(pin: string): Promise<MapEntry[]> {
+    return parseMapEntries(await this.batch.request([`map dump pinned ${pin}`]));
   }
 
   close(): Promise<void> {

@@ -1,0 +1,143 @@
+/**
+ * Real-kernel fixtures: a network namespace with a veth pair, xdpwatch
+ * attached on the host end, frames sent from the far end. Everything made
+ * here is removed again, also when a test fails.
+ */
+import { existsSync, readdirSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { framesHex } from "./frames";
+
+export const ROOT = resolve(import.meta.dir, "../..");
+export const BIN = join(ROOT, "dist/xdpwatch");
+const SENDER = join(ROOT, "test/support/send_frames.py");
+
+/** Why kernel tests cannot run here, or undefined when they can. */
+export function kernelSkipReason(): string | undefined {
+  if (process.getuid?.() !== 0) return "not root";
+  for (const tool of ["ip", "bpftool", "python3", "stdbuf"]) if (!Bun.which(tool)) return `${tool} missing`;
+  if (!existsSync(BIN)) return `${BIN} not built (npm run build)`;
+  return undefined;
+}
+
+export const kernelReady = kernelSkipReason() === undefined;
+if (!kernelReady) console.warn(`skipping kernel tests: ${kernelSkipReason()}`);
+
+export async function sh(argv: string[], input?: string): Promise<{ code: number; stdout: string; stderr: string }> {
+  const proc = Bun.spawn(argv, { stdin: input === undefined ? "ignore" : new TextEncoder().encode(input), stdout: "pipe", stderr: "pipe" });
+  const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+  return { code, stdout, stderr };
+}
+
+async function must(argv: string[]): Promise<void> {
+  const r = await sh(argv);
+  if (r.code !== 0) throw new Error(`${argv.join(" ")}: ${r.stderr.trim()}`);
+}
+
+export interface Veth {
+  ns: string;
+  /** Host end, where xdpwatch attaches. */
+  host: string;
+  /** Far end, inside `ns`. */
+  peer: string;
+  send(frames: readonly Uint8Array[]): Promise<void>;
+  /** Runs a command inside the namespace. */
+  inNs(argv: string[]): Promise<{ code: number; stdout: string; stderr: string }>;
+  remove(): Promise<void>;
+}
+
+/** A fresh namespace and veth pair with IPv6 off, so only our frames arrive. */
+export async function createVeth(): Promise<Veth> {
+  const id = Math.random().toString(16).slice(2, 8);
+  const ns = `xwt-${id}`;
+  const host = `xwt${id}h`;
+  const peer = `xwt${id}p`;
+  const veth: Veth = {
+    ns,
+    host,
+    peer,
+    async send(frames) {
+      const r = await sh(["ip", "netns", "exec", ns, "python3", SENDER, peer], framesHex(frames));
+      if (r.code !== 0) throw new Error(`sending frames failed: ${r.stderr}`);
+    },
+    inNs: (argv) => sh(["ip", "netns", "exec", ns, ...argv]),
+    async remove() {
+      await sh(["ip", "link", "del", host]);
+      await sh(["ip", "netns", "del", ns]);
+    },
+  };
+  try {
+    await must(["ip", "netns", "add", ns]);
+    await must(["ip", "link", "add", host, "type", "veth", "peer", "name", peer, "netns", ns]);
+    await must(["sysctl", "-qw", `net.ipv6.conf.${host}.disable_ipv6=1`]);
+    await must(["ip", "netns", "exec", ns, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1"]);
+    await must(["ip", "link", "set", host, "up"]);
+    await must(["ip", "-n", ns, "link", "set", peer, "up"]);
+  } catch (err) {
+    await veth.remove();
+    throw err;
+  }
+  return veth;
+}
+
+export interface Running {
+  proc: Bun.Subprocess<"ignore", "pipe", "pipe">;
+  /** Resolves once stderr shows the program attached. */
+  attached: Promise<void>;
+  /** Everything, once the process has exited. */
+  done: Promise<{ code: number; stdout: string; stderr: string }>;
+}
+
+/** Starts the compiled binary, as a user would. */
+export function start(args: string[], opts: { env?: Record<string, string>; cwd?: string; bin?: string } = {}): Running {
+  const proc = Bun.spawn([opts.bin ?? BIN, ...args], {
+    stdin: "ignore",
+    stdout: "pipe",
+    stderr: "pipe",
+    env: opts.env ?? process.env,
+    cwd: opts.cwd,
+  });
+  let stderr = "";
+  let markAttached: () => void = () => undefined;
+  const attached = new Promise<void>((res) => (markAttached = res));
+  const stderrDone = (async () => {
+    const decoder = new TextDecoder();
+    for await (const chunk of proc.stderr) {
+      stderr += decoder.decode(chunk, { stream: true });
+      if (/watching|attached|counting/.test(stderr)) markAttached();
+    }
+  })();
+  const done = (async () => {
+    const stdout = await new Response(proc.stdout).text();
+    const code = await proc.exited;
+    await stderrDone;
+    markAttached();
+    return { code, stdout, stderr };
+  })();
+  return { proc, attached, done };
+}
+
+/** Runs the binary to completion. */
+export async function xdpwatch(args: string[], opts: { env?: Record<string, string> } = {}) {
+  return start(args, opts).done;
+}
+
+/** What a test may leave behind: nothing attached on `iface`, no pins, no owner file. */
+export async function leftovers(iface: string): Promise<string[]> {
+  const found: string[] = [];
+  const link = await sh(["ip", "-j", "link", "show", "dev", iface]);
+  if (link.code === 0 && /"xdp"/.test(link.stdout)) found.push(`XDP program still attached to ${iface}`);
+  if (existsSync(`/sys/fs/bpf/xdpwatch/${iface}`)) found.push(`pins left at /sys/fs/bpf/xdpwatch/${iface}`);
+  if (existsSync(`/run/xdpwatch/${iface}.pid`)) found.push(`owner file left for ${iface}`);
+  return found;
+}
+
+export function ndjson(text: string): Record<string, unknown>[] {
+  return text
+    .split("\n")
+    .filter((l) => l.trim() !== "")
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+}
+
+export function pinnedInterfaces(): string[] {
+  return existsSync("/sys/fs/bpf/xdpwatch") ? readdirSync("/sys/fs/bpf/xdpwatch") : [];
+}
