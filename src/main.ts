@@ -56,21 +56,27 @@ export async function runCli(rawArgs: string[]): Promise<number> {
     await runCommand(cmd, { rawArgs: rest });
     return EXIT.ok;
   } catch (err) {
-    if (err instanceof XwError) {
-      log.error(err.message);
-      if (err.hint) log.info(err.hint);
-      if (verbose && err.cause) log.debug(err.cause);
-      return err.exitCode;
-    }
-    if ((err as { code?: string }).code === "EARG") {
-      log.error((err as Error).message);
-      return EXIT.usage;
-    }
-    log.error(`internal error: ${(err as Error).message ?? String(err)}`);
-    if (verbose) log.error(err);
-    else log.info("run again with --verbose for the stack trace");
-    return EXIT.failure;
+    return reportError(err, verbose);
   }
+}
+
+/** One line a user can act on (and a hint), on stderr; a stack trace only with --verbose. */
+function reportError(err: unknown, verbose: boolean): number {
+  const line = (text: string) => process.stderr.write(`xdpwatch: ${text}\n`);
+  if (err instanceof XwError) {
+    line(`error: ${err.message}`);
+    if (err.hint) line(`hint: ${err.hint}`);
+    if (verbose && err.cause) log.debug(err.cause);
+    return err.exitCode;
+  }
+  if ((err as { code?: string }).code === "EARG") {
+    line(`error: ${(err as Error).message}`);
+    return EXIT.usage;
+  }
+  line(`internal error: ${(err as Error).message ?? String(err)}`);
+  if (verbose) log.error(err);
+  else line("hint: run again with --verbose for the stack trace");
+  return EXIT.failure;
 }
 
 if (import.meta.main) {

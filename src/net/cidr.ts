@@ -25,6 +25,9 @@ export function parseCidr(input: string, flag = "--block"): Cidr {
     throw usageError(`${flag}: "${input}" is not an IPv4 or IPv6 address or CIDR`, "example: 198.18.3.0/24 or 2001:db8::/32");
   }
   const isV4 = addr.kind() === "ipv4";
+  // ipaddr.js also takes legacy forms ("1.2.3" is 1.2.0.3): a typo here must not block the wrong range.
+  if (isV4 && !ipaddr.IPv4.isValidFourPartDecimal(text.split("/")[0]!))
+    throw usageError(`${flag}: "${input}" is not an IPv4 address in dotted-quad form`, "example: 198.18.3.0/24");
   const network = isV4
     ? ipaddr.IPv4.networkAddressFromCIDR(`${addr.toString()}/${bits}`)
     : ipaddr.IPv6.networkAddressFromCIDR(`${addr.toString()}/${bits}`);

@@ -1,0 +1,154 @@
+import { describe, expect, test } from "bun:test";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import * as layout from "../../src/bpf/layout";
+import { ROOT } from "../support/kernel";
+
+const compiler = Bun.which("cc") ?? Bun.which("gcc") ?? Bun.which("clang");
+
+/** Asks the C compiler for every offset layout.ts hard-codes. */
+async function cLayout(): Promise<Record<string, number>> {
+  const dir = mkdtempSync(join(tmpdir(), "xw-layout-"));
+  try {
+    const fields: [string, string][] = [
+      ["record.size", "sizeof(struct xw_record)"],
+      ["record.addr", "offsetof(struct xw_record, addr)"],
+      ["record.len", "offsetof(struct xw_record, len)"],
+      ["record.sport", "offsetof(struct xw_record, sport)"],
+      ["record.dport", "offsetof(struct xw_record, dport)"],
+      ["record.proto", "offsetof(struct xw_record, proto)"],
+      ["record.family", "offsetof(struct xw_record, family)"],
+      ["record.vlan", "offsetof(struct xw_record, vlan)"],
+      ["record.seq", "offsetof(struct xw_record, seq)"],
+      ["stats.size", "sizeof(struct xw_stats)"],
+      ["stats.outcome", "offsetof(struct xw_stats, outcome)"],
+      ["stats.bytes", "offsetof(struct xw_stats, bytes)"],
+      ["stats.newSources", "offsetof(struct xw_stats, new_sources)"],
+      ["config.size", "sizeof(struct xw_config)"],
+      ["config.sample", "offsetof(struct xw_config, sample)"],
+      ["config.protos", "offsetof(struct xw_config, protos)"],
+      ["config.ports", "offsetof(struct xw_config, ports)"],
+      ["page.size", "sizeof(struct xw_page)"],
+      ["cidr.size", "sizeof(struct xw_cidr_key)"],
+      ["cidr.addr", "offsetof(struct xw_cidr_key, addr)"],
+      ["source.key", "sizeof(struct xw_source_key)"],
+      ["source.value", "sizeof(struct xw_source_value)"],
+      ["outcomes", "XW_OUTCOMES"],
+      ["pageRecords", "XW_PAGE_RECORDS"],
+      ["ringPages", "XW_RING_PAGES"],
+      ["sourcesMax", "XW_SOURCES_MAX"],
+      ["flag.log", "XW_F_LOG"],
+      ["flag.sources", "XW_F_SOURCES"],
+      ["flag.block", "XW_F_BLOCK"],
+      ["flag.srcFilter", "XW_F_SRC_FILTER"],
+      ["flag.protoFilter", "XW_F_PROTO_FILTER"],
+      ["flag.portFilter", "XW_F_PORT_FILTER"],
+      ["outcome.logged", "XW_LOGGED"],
+      ["outcome.sampled_out", "XW_SAMPLED_OUT"],
+      ["outcome.counted", "XW_COUNTED"],
+      ["outcome.filtered", "XW_FILTERED"],
+      ["outcome.blocked", "XW_BLOCKED"],
+      ["outcome.not_ip", "XW_NOT_IP"],
+      ["outcome.malformed", "XW_MALFORMED"],
+      ["outcome.no_ring", "XW_NO_RING"],
+    ];
+    const src = `#include <stdio.h>
+#include <stddef.h>
+#include "xdpwatch.h"
+int main(void) {
+${fields.map(([k, expr]) => `  printf("%s %lu\\n", "${k}", (unsigned long)(${expr}));`).join("\n")}
+  return 0;
+}
+`;
+    writeFileSync(join(dir, "layout.c"), src);
+    const build = Bun.spawnSync([compiler!, "-I", join(ROOT, "bpf"), "-o", join(dir, "layout"), join(dir, "layout.c")]);
+    if (build.exitCode !== 0) throw new Error(build.stderr.toString());
+    const out = Bun.spawnSync([join(dir, "layout")]).stdout.toString();
+    return Object.fromEntries(out.trim().split("\n").map((l) => [l.split(" ")[0]!, Number(l.split(" ")[1])]));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+describe.skipIf(!compiler)("layout.ts matches bpf/xdpwatch.h as the C compiler lays it out", async () => {
+  const c = await cLayout();
+  const ts: Record<string, number> = {
+    "record.size": layout.RECORD.size,
+    "record.addr": layout.RECORD.addr,
+    "record.len": layout.RECORD.len,
+    "record.sport": layout.RECORD.sport,
+    "record.dport": layout.RECORD.dport,
+    "record.proto": layout.RECORD.proto,
+    "record.family": layout.RECORD.family,
+    "record.vlan": layout.RECORD.vlan,
+    "record.seq": layout.RECORD.seq,
+    "stats.size": layout.STATS.size,
+    "stats.outcome": layout.STATS.outcome,
+    "stats.bytes": layout.STATS.bytes,
+    "stats.newSources": layout.STATS.newSources,
+    "config.size": layout.CONFIG.size,
+    "config.sample": layout.CONFIG.sample,
+    "config.protos": layout.CONFIG.protos,
+    "config.ports": layout.CONFIG.ports,
+    "page.size": layout.PAGE_SIZE,
+    "cidr.size": layout.CIDR_KEY.size,
+    "cidr.addr": layout.CIDR_KEY.addr,
+    "source.key": layout.SOURCE_KEY_SIZE,
+    "source.value": layout.SOURCE_VALUE.size,
+    outcomes: layout.OUTCOMES.length,
+    pageRecords: layout.PAGE_RECORDS,
+    ringPages: layout.RING_PAGES,
+    sourcesMax: layout.SOURCES_MAX,
+    ...Object.fromEntries(Object.entries(layout.FLAG).map(([k, v]) => [`flag.${k}`, v])),
+    ...Object.fromEntries(layout.OUTCOMES.map((o, i) => [`outcome.${o}`, i])),
+  };
+  test.each(Object.keys(c))("%s", (key) => {
+    expect(ts[key]).toBe(c[key]!);
+  });
+});
+
+describe("decoding", () => {
+  test("an IPv4 record", () => {
+    const bytes = new Uint8Array(layout.RECORD.size * 2);
+    const off = layout.RECORD.size;
+    bytes.set([198, 18, 0, 7], off + layout.RECORD.addr);
+    new DataView(bytes.buffer).setUint16(off + layout.RECORD.len, 1500, true);
+    new DataView(bytes.buffer).setUint16(off + layout.RECORD.sport, 443, false);
+    new DataView(bytes.buffer).setUint16(off + layout.RECORD.dport, 51000, false);
+    bytes[off + layout.RECORD.proto] = 6;
+    bytes[off + layout.RECORD.family] = 4;
+    new DataView(bytes.buffer).setUint16(off + layout.RECORD.vlan, 42, true);
+    new DataView(bytes.buffer).setUint32(off + layout.RECORD.seq, 0xfffffffe, true);
+    expect(layout.decodeRecord(bytes, off)).toEqual({
+      family: 4, addr: new Uint8Array([198, 18, 0, 7]), len: 1500, proto: 6, sport: 443, dport: 51000, vlan: 42, seq: 0xfffffffe,
+    });
+  });
+
+  test("a slot never written is no record", () => {
+    expect(layout.decodeRecord(new Uint8Array(layout.RECORD.size), 0)).toBeUndefined();
+  });
+
+  test("stats keep u64 counters exact past 2^53", () => {
+    const bytes = new Uint8Array(layout.STATS.size);
+    const view = new DataView(bytes.buffer);
+    view.setBigUint64(layout.STATS.seen, 2n ** 60n + 3n, true);
+    view.setBigUint64(layout.STATS.outcome + 8 * layout.OUTCOMES.indexOf("malformed"), 5n, true);
+    const s = layout.decodeStats(bytes);
+    expect(s.seen).toBe(2n ** 60n + 3n);
+    expect(s.outcome.malformed).toBe(5n);
+    expect(layout.sumStats([s, s]).seen).toBe(2n ** 61n + 6n);
+  });
+
+  test("config encodes flags, sample and the protocol and port bitmaps", () => {
+    const bytes = layout.encodeConfig({ log: true, sources: false, block: true, srcFilter: false, sample: 10, protos: [17], ports: [53, 65535] });
+    const view = new DataView(bytes.buffer);
+    expect(view.getUint32(layout.CONFIG.flags, true)).toBe(layout.FLAG.log | layout.FLAG.block | layout.FLAG.protoFilter | layout.FLAG.portFilter);
+    expect(view.getUint32(layout.CONFIG.sample, true)).toBe(10);
+    expect(bytes[layout.CONFIG.protos + 2]).toBe(1 << 1);
+    // The kernel tests bit (port & 63) of u64 word port >> 6, little-endian.
+    expect((view.getBigUint64(layout.CONFIG.ports + 8 * (53 >> 6), true) >> BigInt(53 & 63)) & 1n).toBe(1n);
+    expect((view.getBigUint64(layout.CONFIG.ports + 8 * (65535 >> 6), true) >> 63n) & 1n).toBe(1n);
+    expect((view.getBigUint64(layout.CONFIG.ports, true) >> 52n) & 1n).toBe(0n);
+  });
+});
