@@ -3,8 +3,14 @@ import { hexArgs, parseMapEntries } from "../../src/tools/bpftool";
 
 const hex = (bytes: Uint8Array) => Buffer.from(bytes).toString("hex");
 
+interface Case {
+  name: string;
+  text: string;
+  want: { key: string; values: string[] }[];
+}
+
 describe("parseMapEntries reads bpftool's plain output", () => {
-  test.each([
+  test.each<Case>([
     {
       name: "per-CPU lookup, values on lines of 16 bytes",
       text: "key:\n00 00 00 00\nvalue (CPU 00):\n01 02 03 04 05 06 07 08  09 0a 0b 0c 0d 0e 0f 10\n11\nvalue (CPU 01):\nff ee dd cc bb aa 99 88  77 66 55 44 33 22 11 00\n00\n",
