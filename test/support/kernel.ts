@@ -88,8 +88,8 @@ export interface Running {
 }
 
 /** Starts the compiled binary, as a user would. */
-export function start(args: string[], opts: { env?: Record<string, string>; cwd?: string; bin?: string } = {}): Running {
-  const proc = Bun.spawn([opts.bin ?? BIN, ...args], {
+export function start(args: string[], opts: { env?: Record<string, string>; cwd?: string; bin?: string; argv?: string[] } = {}): Running {
+  const proc = Bun.spawn(opts.argv ?? [opts.bin ?? BIN, ...args], {
     stdin: "ignore",
     stdout: "pipe",
     stderr: "pipe",

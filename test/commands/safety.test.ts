@@ -1,0 +1,171 @@
+/** Safe on a production server: other programs, ownership, every way a run can end. */
+import { afterEach, beforeAll, beforeEach, describe, expect, test } from "bun:test";
+import { mkdtempSync, rmSync, symlinkSync, mkdirSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { ipv4Frame, testSources } from "../support/frames";
+import { BIN, createVeth, kernelReady, leftovers, ndjson, sh, start, xdpwatch, type Veth } from "../support/kernel";
+
+const work = mkdtempSync(join(tmpdir(), "xw-safety-"));
+const FOREIGN = join(work, "foreign.o");
+const hasClang = Bun.which("clang") !== null;
+
+beforeAll(async () => {
+  if (!hasClang || !kernelReady) return;
+  writeFileSync(
+    join(work, "foreign.c"),
+    `#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+SEC("xdp") int someone_elses(struct xdp_md *ctx) { return XDP_PASS; }
+char LICENSE[] SEC("license") = "GPL";
+`,
+  );
+  const arch = process.arch === "arm64" ? "aarch64-linux-gnu" : "x86_64-linux-gnu";
+  const r = await sh(["clang", "-O2", "-g", "-target", "bpf", `-I/usr/include/${arch}`, "-c", join(work, "foreign.c"), "-o", FOREIGN]);
+  if (r.code !== 0) throw new Error(r.stderr);
+});
+
+async function attachForeign(iface: string): Promise<number> {
+  const r = await sh(["ip", "link", "set", "dev", iface, "xdpgeneric", "obj", FOREIGN, "sec", "xdp"]);
+  if (r.code !== 0) throw new Error(r.stderr);
+  const link = JSON.parse((await sh(["ip", "-j", "link", "show", "dev", iface])).stdout)[0];
+  return link.xdp.prog.id as number;
+}
+
+async function attachedIds(iface: string): Promise<number[]> {
+  const link = JSON.parse((await sh(["ip", "-j", "link", "show", "dev", iface])).stdout)[0];
+  return link.xdp ? (link.xdp.attached ?? [link.xdp]).map((a: { prog: { id: number } }) => a.prog.id) : [];
+}
+
+describe.skipIf(!kernelReady)("safety on a real veth pair", () => {
+  let veth: Veth;
+  beforeEach(async () => {
+    veth = await createVeth();
+  });
+  afterEach(async () => {
+    await xdpwatch(["detach", "-i", veth.host]);
+    await sh(["ip", "link", "set", "dev", veth.host, "xdpgeneric", "off"]);
+    await veth.remove();
+  });
+
+  test.skipIf(!hasClang)("another program is never replaced or removed, only named", async () => {
+    const id = await attachForeign(veth.host);
+    for (const cmd of [["watch", "--duration", "1"], ["attach"]]) {
+      const r = await xdpwatch([...cmd, "-i", veth.host]);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain(`already has an XDP program that xdpwatch did not attach (id ${id}, name someone_elses`);
+      expect(r.stderr).toContain("--force");
+    }
+    const detach = await xdpwatch(["detach", "-i", veth.host]);
+    expect(detach.code).toBe(0);
+    expect(detach.stderr).toContain(`left alone: ${veth.host} has program id ${id}`);
+    expect(await attachedIds(veth.host)).toEqual([id]);
+    const status = ndjson((await xdpwatch(["status", "--json"])).stdout).find((r) => r.iface === veth.host);
+    expect(status).toMatchObject({ prog_id: id, name: "someone_elses", ours: false });
+  }, 30_000);
+
+  test.skipIf(!hasClang)("--force replaces it and says what it replaced", async () => {
+    const id = await attachForeign(veth.host);
+    const r = await xdpwatch(["watch", "-i", veth.host, "--force", "--duration", "0.5"]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toContain(`replacing the XDP program on ${veth.host} (id ${id}, name someone_elses`);
+    expect(await leftovers(veth.host)).toEqual([]);
+  }, 30_000);
+
+  test("one watcher per interface; two interfaces are watched independently", async () => {
+    const other = await createVeth();
+    try {
+      const a = start(["watch", "-i", veth.host, "--json", "-c", "3"]);
+      const b = start(["watch", "-i", other.host, "--json", "-c", "2"]);
+      await Promise.all([a.attached, b.attached]);
+      const second = await xdpwatch(["watch", "-i", veth.host, "--duration", "1"]);
+      expect(second.code).toBe(1);
+      expect(second.stderr).toMatch(/already watched by xdpwatch \(pid \d+\)/);
+      await veth.send(testSources(3, 30).map((src) => ipv4Frame({ src })));
+      await other.send(testSources(2, 40).map((src) => ipv4Frame({ src })));
+      const [ra, rb] = await Promise.all([a.done, b.done]);
+      expect(ndjson(ra.stdout).filter((r) => r.type === "packet").map((p) => p.src).sort()).toEqual(testSources(3, 30));
+      expect(ndjson(rb.stdout).filter((r) => r.type === "packet").map((p) => p.src).sort()).toEqual(testSources(2, 40));
+      expect(await leftovers(other.host)).toEqual([]);
+    } finally {
+      await other.remove();
+    }
+  }, 30_000);
+
+  test.each(["SIGTERM", "SIGHUP", "SIGINT"] as const)("%s: detach, summary, exit 0", async (signal) => {
+    const run = start(["watch", "-i", veth.host, "--json"]);
+    await run.attached;
+    await veth.send([ipv4Frame({ src: "198.18.8.1" })]);
+    await Bun.sleep(200);
+    run.proc.kill(signal);
+    const { code, stdout } = await run.done;
+    expect(code).toBe(0);
+    expect(ndjson(stdout).at(-1)).toMatchObject({ type: "summary", seen: 1, logged: 1, exact: true, stopped_by: "signal" });
+    expect(await leftovers(veth.host)).toEqual([]);
+  }, 30_000);
+
+  test("stdout closed (| head -2): detaches and exits at once", async () => {
+    const run = start([], { argv: ["bash", "-c", `${BIN} watch -i ${veth.host} | head -2`] });
+    await run.attached;
+    // Like any Unix writer, it learns that the reader left on its next write: keep traffic coming.
+    let finished = false;
+    void run.done.then(() => (finished = true));
+    for (let i = 0; i < 50 && !finished; i++) {
+      await veth.send(testSources(5, 50).map((src) => ipv4Frame({ src })));
+      await Bun.sleep(100);
+    }
+    const { code, stdout } = await run.done;
+    expect(code).toBe(0);
+    expect(stdout.trim().split("\n")).toHaveLength(2);
+    expect(await leftovers(veth.host)).toEqual([]);
+  }, 30_000);
+
+  test("kill -9 leaves the program attached; the next watch says what is stale; detach cleans it all", async () => {
+    const run = start(["watch", "-i", veth.host]);
+    await run.attached;
+    run.proc.kill("SIGKILL");
+    await run.done;
+    expect((await leftovers(veth.host)).length).toBeGreaterThan(0);
+    const next = await xdpwatch(["watch", "-i", veth.host, "--duration", "1"]);
+    expect(next.code).toBe(1);
+    expect(next.stderr).toContain("with no process watching it");
+    expect(next.stderr).toContain(`xdpwatch detach --iface ${veth.host}`);
+    expect((await xdpwatch(["detach", "-i", veth.host])).code).toBe(0);
+    expect(await leftovers(veth.host)).toEqual([]);
+  }, 30_000);
+
+  test.each(["deleted", "moved to another namespace"])("the interface is %s while watching: clear error, pins cleaned, exit 1", async (how) => {
+    const run = start(["watch", "-i", veth.host, "--json"]);
+    await run.attached;
+    if (how === "deleted") await sh(["ip", "link", "del", veth.host]);
+    else await sh(["ip", "link", "set", "dev", veth.host, "netns", veth.ns]);
+    const { code, stderr, stdout } = await run.done;
+    expect(code).toBe(1);
+    expect(stderr).toContain(`${veth.host} was deleted or moved to another network namespace`);
+    expect(ndjson(stdout).at(-1)).toMatchObject({ type: "summary", stopped_by: "interface gone" });
+    expect(await leftovers(veth.host)).toEqual([]);
+    if (how !== "deleted") expect((await veth.inNs(["ip", "-j", "link", "show", "dev", veth.host])).stdout).toContain(veth.host);
+  }, 30_000);
+
+  test("native mode refused by the driver: the error names the mode to try", async () => {
+    const r = await xdpwatch(["watch", "-i", "lo", "--mode", "native", "--duration", "1"]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("try --mode generic");
+    expect(await leftovers("lo")).toEqual([]);
+  }, 30_000);
+
+  test("missing bpftool names the package to install", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "xw-path-"));
+    try {
+      mkdirSync(join(dir, "bin"));
+      symlinkSync(Bun.which("ip")!, join(dir, "bin", "ip"));
+      const r = await xdpwatch(["watch", "-i", veth.host, "--duration", "1"], { env: { PATH: join(dir, "bin") } });
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain("bpftool not found on PATH");
+      expect(r.stderr).toContain("apt-get install bpftool");
+      expect(await leftovers(veth.host)).toEqual([]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 30_000);
+});
