@@ -7,6 +7,8 @@ import { run } from "../tools/run";
 
 export const BPFFS = "/sys/fs/bpf";
 export const PIN_ROOT = join(BPFFS, "xdpwatch");
+/** `bench` loads its programs here, never attached, one directory per run. */
+export const BENCH_ROOT = join(BPFFS, "xdpwatch-bench");
 export const RUN_DIR = "/run/xdpwatch";
 export const PROG_NAME = "xdpwatch";
 const BPF_FS_MAGIC = 0xcafe4a11;
@@ -24,7 +26,11 @@ export interface Pins {
 }
 
 export function pinsFor(iface: string): Pins {
-  const dir = join(PIN_ROOT, iface);
+  return pinsAt(join(PIN_ROOT, iface));
+}
+
+/** The layout of one loaded program's pins under `dir`. */
+export function pinsAt(dir: string): Pins {
   const mapDir = join(dir, "maps");
   return {
     dir,
@@ -50,12 +56,17 @@ function isBpffs(path: string): boolean {
 /** Pins need bpffs; many servers do not mount it at boot. */
 export async function ensureBpffs(): Promise<void> {
   if (isBpffs(BPFFS)) return;
-  mkdirSync(BPFFS, { recursive: true });
-  const res = await run(["mount", "-t", "bpf", "bpf", BPFFS], { allowFailure: true });
-  if (res.exitCode !== 0 || !isBpffs(BPFFS))
-    throw new XwError(`bpffs is not mounted at ${BPFFS} and mounting it failed: ${res.stderr.trim()}`, {
+  const failed = (why: string) =>
+    new XwError(`bpffs is not mounted at ${BPFFS} and mounting it failed: ${why}`, {
       hint: `mount it yourself: mount -t bpf bpf ${BPFFS}`,
     });
+  try {
+    mkdirSync(BPFFS, { recursive: true });
+  } catch (err) {
+    throw failed((err as Error).message);
+  }
+  const res = await run(["mount", "-t", "bpf", "bpf", BPFFS], { allowFailure: true });
+  if (res.exitCode !== 0 || !isBpffs(BPFFS)) throw failed(res.stderr.trim() || "it is still not bpffs");
   log.info(`mounted bpffs at ${BPFFS} (it was not mounted)`);
 }
 

@@ -169,3 +169,57 @@ describe.skipIf(!kernelReady)("safety on a real veth pair", () => {
     }
   }, 30_000);
 });
+
+describe.skipIf(!kernelReady)("the machine is not ready", () => {
+  let veth: Veth;
+  beforeEach(async () => {
+    veth = await createVeth();
+  });
+  afterEach(async () => {
+    await xdpwatch(["detach", "-i", veth.host]);
+    await veth.remove();
+  });
+
+  test.skipIf(!Bun.which("setpriv"))("not root: one line saying so, nothing attached", async () => {
+    const r = await sh(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all", BIN, "watch", "-i", veth.host]);
+    expect(r.code).toBe(1);
+    expect(r.stderr.split("\n")[0]).toBe("xdpwatch: error: xdpwatch needs root (CAP_BPF and CAP_NET_ADMIN) to load and attach XDP programs");
+    expect(await leftovers(veth.host)).toEqual([]);
+  });
+
+  test.skipIf(!Bun.which("unshare"))("bpffs not mounted: mounts it and says so", async () => {
+    const r = await sh(["unshare", "-m", "bash", "-c", `umount /sys/fs/bpf 2>/dev/null; ${BIN} watch -i ${veth.host} --duration 0.3`]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toContain("mounted bpffs at /sys/fs/bpf (it was not mounted)");
+    expect(await attachedIds(veth.host)).toEqual([]);
+  }, 30_000);
+
+  test.skipIf(!Bun.which("unshare"))("bpffs not mounted and it cannot be: one line, nothing attached", async () => {
+    const r = await sh(["unshare", "-m", "bash", "-c", `umount /sys/fs/bpf 2>/dev/null; mount -t tmpfs -o ro tmpfs /sys/fs && ${BIN} watch -i ${veth.host} --duration 0.3`]);
+    expect(r.code).toBe(1);
+    expect(r.stderr.split("\n")[0]).toMatch(/^xdpwatch: error: bpffs is not mounted at \/sys\/fs\/bpf and mounting it failed/);
+    expect(await attachedIds(veth.host)).toEqual([]);
+  }, 30_000);
+
+  test.skipIf(!hasClang)("the verifier rejects a modified program: its last lines are shown, nothing attached", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "xw-bad-"));
+    try {
+      const source = await Bun.file(join(import.meta.dir, "../../bpf/xdpwatch.c")).text();
+      // Drop the Ethernet bounds check the verifier insists on.
+      const broken = source.replace("if ((void *)(eth + 1) > data_end)\n\t\treturn -1;", "");
+      expect(broken).not.toBe(source);
+      writeFileSync(join(dir, "xdpwatch.c"), broken);
+      writeFileSync(join(dir, "xdpwatch.h"), await Bun.file(join(import.meta.dir, "../../bpf/xdpwatch.h")).text());
+      const build = await xdpwatch(["build", "--source", join(dir, "xdpwatch.c"), "--out", join(dir, "bad.o")]);
+      expect(build.code, build.stderr).toBe(0);
+      const r = await xdpwatch(["watch", "-i", veth.host, "--object", join(dir, "bad.o"), "--duration", "1"]);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain("the kernel's verifier rejected the program");
+      expect(r.stderr).toMatch(/invalid access to packet|R\d/);
+      expect(r.stderr).not.toMatch(/\n\s+at /);
+      expect(await leftovers(veth.host)).toEqual([]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
+});
