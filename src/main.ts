@@ -12,6 +12,7 @@ const subCommands = {
   detach: () => import("./commands/detach").then((m) => m.default),
   status: () => import("./commands/status").then((m) => m.default),
   build: () => import("./commands/build").then((m) => m.default),
+  doctor: () => import("./commands/doctor").then((m) => m.default),
 };
 
 export const main = defineCommand({

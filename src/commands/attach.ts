@@ -1,6 +1,7 @@
 import { defineCommand } from "citty";
 import { materialize } from "../bpf/embedded";
 import { log } from "../log";
+import { preflight } from "../system/checks";
 import { attachProgram } from "../xdp/program";
 import { attachArgs, ifaceArgs, outputArgs, parseIface, parseMode } from "./_args";
 
@@ -13,6 +14,7 @@ export default defineCommand({
   async run({ args }) {
     const iface = parseIface(args.iface);
     const mode = parseMode(args.mode);
+    await preflight();
     const embedded = args.object ? undefined : await materialize();
     try {
       const att = await attachProgram({

@@ -1,6 +1,5 @@
 /** Whether this process may load and attach XDP programs, from its effective capabilities. */
 import { readFileSync } from "node:fs";
-import { XwError } from "../errors";
 
 const CAP_NET_ADMIN = 12n;
 const CAP_SYS_ADMIN = 21n;
@@ -15,11 +14,4 @@ export function effectiveCaps(status = readFileSync("/proc/self/status", "utf8")
 export function hasXdpPrivileges(caps = effectiveCaps()): boolean {
   const has = (bit: bigint) => ((caps >> bit) & 1n) === 1n;
   return has(CAP_NET_ADMIN) && (has(CAP_BPF) || has(CAP_SYS_ADMIN));
-}
-
-export function requireXdpPrivileges(): void {
-  if (!hasXdpPrivileges())
-    throw new XwError("xdpwatch needs root (CAP_BPF and CAP_NET_ADMIN) to load and attach XDP programs", {
-      hint: "run it with sudo",
-    });
 }

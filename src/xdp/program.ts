@@ -11,7 +11,6 @@ import type { Cidr } from "../net/cidr";
 import * as bpftool from "../tools/bpftool";
 import * as ip from "../tools/ip";
 import { run } from "../tools/run";
-import { requireXdpPrivileges } from "./privileges";
 import { ensureBpffs, hasPins, isAlive, pinsFor, readOwner, removePins, type Pins } from "./pins";
 
 export type ModeChoice = "auto" | ip.XdpMode;
@@ -78,7 +77,6 @@ function describe(p: ip.AttachedProgram): string {
 
 /** Refuses unless the hook is free (or holds only our stale leftovers, which it clears). */
 async function claimHook(iface: string, force: boolean): Promise<HookState> {
-  requireXdpPrivileges();
   await ensureBpffs();
   const state = await inspectHook(iface);
   if (state.owner)

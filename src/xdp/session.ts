@@ -12,7 +12,7 @@ import { materialize } from "../bpf/embedded";
 import type { Cidr } from "../net/cidr";
 import { attachProgram, detachProgram, type Attached, type ModeChoice } from "./program";
 import { isAlive, ownerFile, readOwner, removeIfEmpty, removePins, RUN_DIR } from "./pins";
-import { requireXdpPrivileges } from "./privileges";
+import { preflight } from "../system/checks";
 import { Reader } from "./reader";
 
 /** Why a run ended; anything but the first four is a failure. */
@@ -107,7 +107,7 @@ export async function withSession<T>(opts: SessionOptions, body: (s: Session) =>
   const signals: NodeJS.Signals[] = ["SIGINT", "SIGTERM", "SIGHUP"];
   for (const sig of signals) process.on(sig, onSignal);
 
-  requireXdpPrivileges();
+  await preflight();
   claimOwner(opts.iface);
   const embedded = opts.object ? undefined : await materialize().catch((err) => {
     releaseOwner(opts.iface);

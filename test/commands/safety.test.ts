@@ -183,7 +183,7 @@ describe.skipIf(!kernelReady)("the machine is not ready", () => {
   test.skipIf(!Bun.which("setpriv"))("not root: one line saying so, nothing attached", async () => {
     const r = await sh(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all", BIN, "watch", "-i", veth.host]);
     expect(r.code).toBe(1);
-    expect(r.stderr.split("\n")[0]).toBe("xdpwatch: error: xdpwatch needs root (CAP_BPF and CAP_NET_ADMIN) to load and attach XDP programs");
+    expect(r.stderr.split("\n")[0]).toBe("xdpwatch: error: missing CAP_BPF / CAP_NET_ADMIN: xdpwatch needs root to load and attach XDP programs");
     expect(await leftovers(veth.host)).toEqual([]);
   });
 

@@ -1,0 +1,174 @@
+/**
+ * What xdpwatch needs from a machine, checked one by one with the exact fix
+ * for each gap. `doctor` prints them all; commands that attach run the
+ * required ones first and stop with the same words.
+ */
+import { existsSync, readFileSync, readlinkSync, statfsSync } from "node:fs";
+import { release } from "node:os";
+import { basename } from "node:path";
+import { XwError } from "../errors";
+import { showLink } from "../tools/ip";
+import { findTool, run } from "../tools/run";
+import { hasXdpPrivileges } from "../xdp/privileges";
+
+export interface CheckResult {
+  name: string;
+  ok: boolean;
+  /** A failed required check stops watch/top/attach; the others only inform. */
+  required: boolean;
+  detail: string;
+  fix?: string;
+}
+
+const PACKAGES = {
+  ip: { debian: "iproute2", rhel: "iproute" },
+  bpftool: { debian: "bpftool", rhel: "bpftool" },
+  clang: { debian: "clang libbpf-dev", rhel: "clang libbpf-devel" },
+  stdbuf: { debian: "coreutils", rhel: "coreutils" },
+} as const;
+
+function installFix(tool: keyof typeof PACKAGES): string {
+  const p = PACKAGES[tool];
+  return `apt-get install ${p.debian} (Debian/Ubuntu) · dnf install ${p.rhel} (RHEL/Fedora)`;
+}
+
+/** Drivers with native XDP in mainline Linux; others run in generic mode. */
+const NATIVE_XDP_DRIVERS = new Set([
+  "veth", "virtio_net", "tun", "bond", "netkit", "ixgbe", "ixgbevf", "i40e", "ice", "igb", "igc", "mlx4_en", "mlx4_core",
+  "mlx5_core", "bnxt_en", "nfp", "qede", "ena", "gve", "hv_netvsc", "sfc", "nicvf", "mvneta", "mvpp2", "stmmac",
+  "lan743x", "fec", "enetc", "dpaa2-eth", "dpaa_eth", "cpsw", "tsnep", "atlantic", "netsec", "mana", "octeontx2-nicpf", "xen-netfront",
+]);
+
+export function kernelCheck(kernel = release()): CheckResult {
+  const [major = 0, minor = 0] = kernel.split(/[.-]/).map(Number);
+  const ok = major > 4 || (major === 4 && minor >= 18);
+  return {
+    name: "kernel",
+    ok,
+    required: true,
+    detail: `Linux ${kernel}${ok ? " (XDP, bpftool prog run, per-CPU maps)" : ": XDP with pinned programs needs 4.18 or later"}`,
+    fix: ok ? undefined : "upgrade the kernel to 5.x or later",
+  };
+}
+
+export function privilegesCheck(): CheckResult {
+  const ok = hasXdpPrivileges();
+  return {
+    name: "privileges",
+    ok,
+    required: true,
+    detail: ok ? "CAP_BPF and CAP_NET_ADMIN (root)" : "missing CAP_BPF / CAP_NET_ADMIN: xdpwatch needs root to load and attach XDP programs",
+    fix: ok ? undefined : "run it with sudo",
+  };
+}
+
+export function bpffsCheck(): CheckResult {
+  let ok = false;
+  try {
+    ok = statfsSync("/sys/fs/bpf").type === 0xcafe4a11;
+  } catch {
+    ok = false;
+  }
+  return {
+    name: "bpffs",
+    ok,
+    required: false,
+    detail: ok ? "mounted at /sys/fs/bpf" : "not mounted at /sys/fs/bpf (xdpwatch mounts it when it runs as root)",
+    fix: ok ? undefined : "mount -t bpf bpf /sys/fs/bpf (and add it to /etc/fstab to keep it)",
+  };
+}
+
+export async function ipCheck(): Promise<CheckResult> {
+  if (!findTool("ip")) return { name: "ip", ok: false, required: true, detail: "ip (iproute2) not found on PATH", fix: installFix("ip") };
+  const v = await run(["ip", "-V"], { allowFailure: true });
+  const text = (v.stdout + v.stderr).trim();
+  const withLibbpf = /libbpf/.test(text);
+  return {
+    name: "ip",
+    ok: withLibbpf,
+    required: true,
+    detail: withLibbpf ? text : `${text}: built without libbpf, it cannot attach pinned XDP programs`,
+    fix: withLibbpf ? undefined : `${installFix("ip")}, a build with libbpf (iproute2 5.10 or later from your distribution)`,
+  };
+}
+
+export async function bpftoolCheck(): Promise<CheckResult> {
+  if (!findTool("bpftool")) return { name: "bpftool", ok: false, required: true, detail: "bpftool not found on PATH", fix: installFix("bpftool") };
+  const v = await run(["bpftool", "version"], { allowFailure: true });
+  return { name: "bpftool", ok: v.exitCode === 0, required: true, detail: (v.stdout.split("\n")[0] ?? "").replace(/^\S*\//, "").trim() || v.stderr.trim(), fix: v.exitCode === 0 ? undefined : installFix("bpftool") };
+}
+
+export function stdbufCheck(): CheckResult {
+  const ok = findTool("stdbuf") !== undefined;
+  return { name: "stdbuf", ok, required: true, detail: ok ? "found (keeps bpftool's answers unbuffered)" : "stdbuf not found", fix: ok ? undefined : installFix("stdbuf") };
+}
+
+export async function clangCheck(): Promise<CheckResult> {
+  if (!findTool("clang"))
+    return { name: "clang", ok: false, required: false, detail: "not found: only `xdpwatch build` needs it (the program is embedded)", fix: installFix("clang") };
+  const v = await run(["clang", "--version"], { allowFailure: true });
+  const bpfHeaders = existsSync("/usr/include/bpf/bpf_helpers.h");
+  return {
+    name: "clang",
+    ok: bpfHeaders,
+    required: false,
+    detail: `${v.stdout.split("\n")[0]?.trim()}${bpfHeaders ? "" : "; bpf/bpf_helpers.h missing"} (only for xdpwatch build)`,
+    fix: bpfHeaders ? undefined : installFix("clang"),
+  };
+}
+
+export function jitCheck(): CheckResult {
+  let value = "";
+  try {
+    value = readFileSync("/proc/sys/net/core/bpf_jit_enable", "utf8").trim();
+  } catch {
+    value = "";
+  }
+  const ok = value === "1" || value === "2";
+  return {
+    name: "bpf jit",
+    ok,
+    required: false,
+    detail: ok ? "enabled" : value === "" ? "unknown (no /proc/sys/net/core/bpf_jit_enable)" : "disabled: programs run interpreted, several times slower",
+    fix: ok ? undefined : "sysctl -w net.core.bpf_jit_enable=1",
+  };
+}
+
+function driverOf(iface: string): string | undefined {
+  try {
+    return basename(readlinkSync(`/sys/class/net/${iface}/device/driver`));
+  } catch {
+    return undefined;
+  }
+}
+
+export async function interfaceCheck(iface: string): Promise<CheckResult> {
+  const link = findTool("ip") ? await showLink(iface).catch(() => undefined) : undefined;
+  if (!link)
+    return { name: `interface ${iface}`, ok: false, required: true, detail: `no interface named "${iface}" in this network namespace`, fix: "`ip link` lists interfaces" };
+  const kind = await run(["ip", "-j", "-d", "link", "show", "dev", iface], { allowFailure: true });
+  const infoKind = /"info_kind":"([^"]+)"/.exec(kind.stdout)?.[1];
+  const driver = driverOf(iface) ?? infoKind ?? "unknown driver";
+  const native = NATIVE_XDP_DRIVERS.has(driver);
+  const attached = link.xdp.map((p) => `id ${p.id} ${p.name} (${p.mode})`).join(", ");
+  return {
+    name: `interface ${iface}`,
+    ok: true,
+    required: true,
+    detail: `${driver}: ${native ? "native XDP supported" : "no native XDP known for this driver: --mode auto falls back to generic"}${attached ? `; XDP program attached: ${attached}` : ""}`,
+  };
+}
+
+export async function runChecks(iface?: string): Promise<CheckResult[]> {
+  const results = [kernelCheck(), privilegesCheck(), bpffsCheck(), await ipCheck(), await bpftoolCheck(), stdbufCheck(), jitCheck(), await clangCheck()];
+  if (iface) results.push(await interfaceCheck(iface));
+  return results;
+}
+
+/** The required checks, before anything is attached: the first failure stops with doctor's words. */
+export async function preflight(): Promise<void> {
+  for (const check of [kernelCheck, privilegesCheck, ipCheck, bpftoolCheck, stdbufCheck]) {
+    const r = await check();
+    if (!r.ok) throw new XwError(r.detail, { hint: r.fix ? `fix: ${r.fix}` : undefined });
+  }
+}
