@@ -44,7 +44,7 @@ export async function runCli(rawArgs: string[]): Promise<number> {
   setVerbosity({ verbose, quiet: rawArgs.includes("--quiet") || rawArgs.includes("-q") });
   try {
     if (rawArgs.length === 1 && (rawArgs[0] === "--version" || rawArgs[0] === "-v")) {
-      console.log(pkg.version);
+      console.log(await versionText());
       return EXIT.ok;
     }
     const { cmd, name, rest } = await findCommand(rawArgs);
@@ -59,6 +59,14 @@ export async function runCli(rawArgs: string[]): Promise<number> {
   } catch (err) {
     return reportError(err, verbose);
   }
+}
+
+/** The version, and the embedded program's tag as `bpftool prog show` will print it. */
+async function versionText(): Promise<string> {
+  const { embeddedObjectBytes } = await import("./bpf/embedded");
+  const { programTags } = await import("./bpf/tag");
+  const tags = programTags(await embeddedObjectBytes());
+  return `xdpwatch ${pkg.version}\nprogram xdpwatch tag ${tags.sha256} (kernels before 6.18: ${tags.sha1})`;
 }
 
 /** One line a user can act on (and a hint), on stderr; a stack trace only with --verbose. */
