@@ -1,7 +1,9 @@
-/** Compiles bpf/xdpwatch.c to dist/bpf/xdpwatch.o, the object the binary embeds. */
+/** Compiles the programs in bpf/ to dist/bpf/, the objects the binary embeds. */
 import { mkdirSync } from "node:fs";
 import { compileBpf } from "../src/tools/clang";
 
 mkdirSync("dist/bpf", { recursive: true });
-await compileBpf("bpf/xdpwatch.c", "dist/bpf/xdpwatch.o");
-console.error("built dist/bpf/xdpwatch.o");
+for (const name of ["xdpwatch", "empty"]) {
+  await compileBpf(`bpf/${name}.c`, `dist/bpf/${name}.o`);
+  console.error(`built dist/bpf/${name}.o`);
+}

@@ -4,16 +4,8 @@ import pkg from "../package.json" with { type: "json" };
 import { EXIT, XwError } from "./errors";
 import { log, setVerbosity } from "./log";
 import { rejectUnknownArgs } from "./commands/_args";
+import { subCommands } from "./commands";
 
-// Literal import() calls: `bun build --compile` embeds only what it can see.
-const subCommands = {
-  watch: () => import("./commands/watch").then((m) => m.default),
-  attach: () => import("./commands/attach").then((m) => m.default),
-  detach: () => import("./commands/detach").then((m) => m.default),
-  status: () => import("./commands/status").then((m) => m.default),
-  build: () => import("./commands/build").then((m) => m.default),
-  doctor: () => import("./commands/doctor").then((m) => m.default),
-};
 
 export const main = defineCommand({
   meta: {

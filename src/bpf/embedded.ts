@@ -1,18 +1,21 @@
 /**
- * The XDP object and its source, embedded in the binary. Files under Bun's
- * virtual filesystem (/$bunfs) cannot be opened by bpftool or clang, so they
- * are copied to a private temporary directory first.
+ * The XDP objects and the program's source, embedded in the binary. Files
+ * under Bun's virtual filesystem (/$bunfs) cannot be opened by bpftool or
+ * clang, so they are copied to a private temporary directory first.
  */
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import objectFile from "../../dist/bpf/xdpwatch.o" with { type: "file" };
+import baselineFile from "../../dist/bpf/empty.o" with { type: "file" };
 import sourceFile from "../../bpf/xdpwatch.c" with { type: "file" };
 import headerFile from "../../bpf/xdpwatch.h" with { type: "file" };
 
 export interface Materialized {
   dir: string;
   object: string;
+  /** The empty XDP_PASS program `bench` compares against; written only when asked for. */
+  baseline?: string;
   remove(): void;
 }
 
@@ -20,14 +23,22 @@ export async function embeddedObjectBytes(): Promise<Uint8Array> {
   return Bun.file(objectFile).bytes();
 }
 
-/** Writes the embedded object (and its source, for `build`) into a fresh temp dir. */
-export async function materialize(opts: { source?: boolean } = {}): Promise<Materialized> {
+/** Writes the embedded object (and, when asked, its source or the baseline) into a fresh temp dir. */
+export async function materialize(opts: { source?: boolean; baseline?: boolean } = {}): Promise<Materialized> {
   const dir = mkdtempSync(join(tmpdir(), "xdpwatch-"));
-  const object = join(dir, "xdpwatch.o");
-  writeFileSync(object, await embeddedObjectBytes());
-  if (opts.source) {
-    writeFileSync(join(dir, "xdpwatch.c"), await Bun.file(sourceFile).bytes());
-    writeFileSync(join(dir, "xdpwatch.h"), await Bun.file(headerFile).bytes());
+  const remove = () => rmSync(dir, { recursive: true, force: true });
+  try {
+    const object = join(dir, "xdpwatch.o");
+    writeFileSync(object, await embeddedObjectBytes());
+    if (opts.source) {
+      writeFileSync(join(dir, "xdpwatch.c"), await Bun.file(sourceFile).bytes());
+      writeFileSync(join(dir, "xdpwatch.h"), await Bun.file(headerFile).bytes());
+    }
+    const baseline = opts.baseline ? join(dir, "empty.o") : undefined;
+    if (baseline) writeFileSync(baseline, await Bun.file(baselineFile).bytes());
+    return { dir, object, baseline, remove };
+  } catch (err) {
+    remove();
+    throw err;
   }
-  return { dir, object, remove: () => rmSync(dir, { recursive: true, force: true }) };
 }

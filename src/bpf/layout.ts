@@ -138,6 +138,12 @@ export function sumStats(perCpu: Stats[]): Stats {
   return total;
 }
 
+/** One CPU's share of a source's counts in xw_sources. */
+export function decodeSourceValue(bytes: Uint8Array): { packets: bigint; bytes: bigint } {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, SOURCE_VALUE.size);
+  return { packets: view.getBigUint64(SOURCE_VALUE.packets, true), bytes: view.getBigUint64(SOURCE_VALUE.bytes, true) };
+}
+
 export interface ProgramConfig {
   log: boolean;
   sources: boolean;
@@ -170,6 +176,11 @@ export function encodeConfig(cfg: ProgramConfig): Uint8Array {
   view.setUint32(CONFIG.flags, flags, true);
   view.setUint32(CONFIG.sample, cfg.sample, true);
   return bytes;
+}
+
+/** The FLAG bits of a config value read back from xw_config (what a pinned program was told to do). */
+export function configFlags(bytes: Uint8Array): number {
+  return new DataView(bytes.buffer, bytes.byteOffset, CONFIG.size).getUint32(CONFIG.flags, true);
 }
 
 /** An LPM trie key: prefix length over the IPv4-mapped 128-bit address. */

@@ -1,6 +1,11 @@
 /** Arguments shared by several commands: one definition each. */
 import type { ArgsDef } from "citty";
+import { statSync } from "node:fs";
+import { dirname, resolve } from "node:path";
+import { CIDRS_MAX, type ProgramConfig } from "../bpf/layout";
 import { usageError } from "../errors";
+import { parseCidr, type Cidr } from "../net/cidr";
+import { protoName, protoNumber } from "../output/format";
 
 export const ifaceArgs = {
   iface: { type: "string", alias: "i", description: "network interface to watch (as in tcpdump -i)", valueHint: "IF" },
@@ -21,6 +26,32 @@ export const attachArgs = {
 export const runArgs = {
   count: { type: "string", alias: "c", description: "stop after N packets", valueHint: "N" },
   duration: { type: "string", alias: "d", description: "stop after SEC seconds", valueHint: "SEC" },
+} as const satisfies ArgsDef;
+
+/** In-kernel filters: a frame outside them is counted as filtered, not logged or counted per source. */
+export const filterArgs = {
+  src: { type: "string", description: "only sources in CIDR, IPv4 or IPv6 (repeatable, or comma-separated)", valueHint: "CIDR" },
+  proto: { type: "string", description: "only protocol tcp, udp, icmp, icmpv6, … or a number 0-255 (repeatable)", valueHint: "PROTO" },
+  port: { type: "string", description: "only TCP/UDP with this source or destination port (repeatable)", valueHint: "PORT" },
+} as const satisfies ArgsDef;
+
+/** watch only: top and attach --sources count every matching packet, there is no log to thin out. */
+export const sampleArgs = {
+  sample: { type: "string", description: "log one in N matching packets; the rest are counted as sampled out", valueHint: "N" },
+} as const satisfies ArgsDef;
+
+export const blockArgs = {
+  block: { type: "string", description: "drop frames from sources in CIDR, IPv4 or IPv6 (XDP_DROP; repeatable)", valueHint: "CIDR" },
+} as const satisfies ArgsDef;
+
+export const metricsArgs = {
+  "prometheus-file": { type: "string", description: "write Prometheus metrics to FILE, replaced atomically (node_exporter textfile collector)", valueHint: "FILE" },
+} as const satisfies ArgsDef;
+
+export const DEFAULT_LIMIT = 20;
+
+export const limitArgs = {
+  limit: { type: "string", default: String(DEFAULT_LIMIT), description: "the N sources with the most packets", valueHint: "N" },
 } as const satisfies ArgsDef;
 
 /** Linux interface names: 1 to 15 bytes, no '/', ':' or white space, not "." or "..". */
@@ -55,6 +86,85 @@ export function parseSeconds(value: unknown, flag: string): number | undefined {
   if (text === "" || !Number.isFinite(n) || n <= 0 || n > 365 * 86400)
     throw usageError(`${flag} must be a number of seconds greater than 0, not "${String(value)}"`);
   return n;
+}
+
+/** The file must be creatable by rename: its directory has to exist, checked before anything attaches. */
+export function parsePrometheusFile(value: unknown): string | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== "string" || value === "") throw usageError("--prometheus-file needs a file name");
+  const path = resolve(value);
+  if (!statSync(dirname(path), { throwIfNoEntry: false })?.isDirectory()) throw usageError(`--prometheus-file: directory ${dirname(path)} does not exist`);
+  if (statSync(path, { throwIfNoEntry: false })?.isDirectory()) throw usageError(`--prometheus-file: ${path} is a directory`);
+  return path;
+}
+
+/** What the filter and block flags ask of the program. */
+export interface Filters {
+  config: Pick<ProgramConfig, "block" | "srcFilter" | "protos" | "ports" | "sample">;
+  block: Cidr[];
+  srcFilter: Cidr[];
+}
+
+/** Every value of a repeatable flag, comma lists split: "--proto tcp,udp --proto icmp". */
+function listValues(rawArgs: readonly string[], name: string): string[] {
+  return repeated(rawArgs, name).flatMap((value) =>
+    value.split(",").map((item) => {
+      if (item.trim() === "") throw usageError(`--${name}: empty value in "${value}"`);
+      return item.trim();
+    }),
+  );
+}
+
+function parseCidrs(rawArgs: readonly string[], name: string): Cidr[] {
+  const byText = new Map(listValues(rawArgs, name).map((v) => parseCidr(v, `--${name}`)).map((c) => [c.text, c]));
+  if (byText.size > CIDRS_MAX) throw usageError(`--${name}: at most ${CIDRS_MAX} ranges, not ${byText.size}`);
+  return [...byText.values()];
+}
+
+function parseProto(value: string): number {
+  const n = protoNumber(value);
+  if (n === undefined)
+    throw usageError(`--proto: "${value}" is not a protocol name (tcp, udp, icmp, icmpv6, …) or a number from 0 to 255`);
+  return n;
+}
+
+/** A list filter given no values allows everything: undefined, not []. */
+function uniqueOrAll(values: number[]): number[] | undefined {
+  return values.length > 0 ? [...new Set(values)].sort((a, b) => a - b) : undefined;
+}
+
+/**
+ * The one reading of --block, --src, --proto, --port and --sample for every
+ * command that takes some of them: repeatable flags come from rawArgs (citty
+ * keeps the last value only), flags a command does not define were already
+ * refused by rejectUnknownArgs.
+ */
+export function parseFilters(args: Readonly<Record<string, unknown>>, rawArgs: readonly string[]): Filters {
+  const block = parseCidrs(rawArgs, "block");
+  const srcFilter = parseCidrs(rawArgs, "src");
+  return {
+    config: {
+      block: block.length > 0,
+      srcFilter: srcFilter.length > 0,
+      protos: uniqueOrAll(listValues(rawArgs, "proto").map(parseProto)),
+      ports: uniqueOrAll(listValues(rawArgs, "port").map((p) => parseCount(p, "--port", 1, 65535)!)),
+      // The kernel field is a u32.
+      sample: parseCount(args.sample, "--sample", 1, 2 ** 32 - 1) ?? 1,
+    },
+    block,
+    srcFilter,
+  };
+}
+
+/** The filters as the program got them (CIDRs normalised), for the start-up line; undefined when none. */
+export function describeFilters(f: Filters): string | undefined {
+  const parts: string[] = [];
+  if (f.block.length > 0) parts.push(`dropping ${f.block.map((c) => c.text).join(", ")}`);
+  if (f.srcFilter.length > 0) parts.push(`src ${f.srcFilter.map((c) => c.text).join(", ")}`);
+  if (f.config.protos) parts.push(`proto ${f.config.protos.map(protoName).join(", ")}`);
+  if (f.config.ports) parts.push(`port ${f.config.ports.join(", ")}`);
+  if (f.config.sample > 1) parts.push(`logging 1 in ${f.config.sample}`);
+  return parts.length > 0 ? parts.join(" · ") : undefined;
 }
 
 /**

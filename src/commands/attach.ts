@@ -1,19 +1,32 @@
 import { defineCommand } from "citty";
 import { materialize } from "../bpf/embedded";
+import { XwError } from "../errors";
 import { log } from "../log";
+import { writeMetricsFile } from "../output/prometheus";
 import { preflight } from "../system/checks";
 import { attachProgram } from "../xdp/program";
-import { attachArgs, ifaceArgs, outputArgs, parseIface, parseMode } from "./_args";
+import { pinnedMetrics } from "./metrics";
+import { attachArgs, blockArgs, DEFAULT_LIMIT, describeFilters, ifaceArgs, metricsArgs, outputArgs, parseFilters, parseIface, parseMode, parsePrometheusFile } from "./_args";
 
 export default defineCommand({
   meta: {
     name: "attach",
     description: "Attach the program and leave it running, maps pinned (for scripts); undo with detach",
   },
-  args: { ...ifaceArgs, ...attachArgs, ...outputArgs },
-  async run({ args }) {
+  args: {
+    ...ifaceArgs,
+    ...blockArgs,
+    // Off by default: a hash lookup per packet, paid only by those who read `xdpwatch metrics`.
+    sources: { type: "boolean", description: "also count packets per source, for `xdpwatch metrics`" },
+    ...metricsArgs,
+    ...attachArgs,
+    ...outputArgs,
+  },
+  async run({ args, rawArgs }) {
     const iface = parseIface(args.iface);
     const mode = parseMode(args.mode);
+    const filters = parseFilters(args, rawArgs);
+    const metricsFile = parsePrometheusFile(args["prometheus-file"]);
     await preflight();
     const embedded = args.object ? undefined : await materialize();
     try {
@@ -22,10 +35,20 @@ export default defineCommand({
         mode,
         object: args.object ?? embedded!.object,
         force: args.force,
-        config: { log: true, sources: false, block: false, srcFilter: false, sample: 1 },
+        config: { log: true, sources: args.sources === true, ...filters.config },
+        block: filters.block,
       });
       if (args.json) console.log(JSON.stringify({ type: "attached", iface, mode: att.mode, prog_id: att.progId, pins: att.pins.dir }));
       log.success(`attached to ${iface} (${att.mode} mode, program id ${att.progId}); maps pinned under ${att.pins.mapDir}`);
+      const described = describeFilters(filters);
+      if (described) log.info(`filters: ${described}`);
+      if (metricsFile) {
+        try {
+          writeMetricsFile(metricsFile, await pinnedMetrics(iface, att.pins, DEFAULT_LIMIT));
+        } catch (err) {
+          throw new XwError((err as Error).message, { hint: `the program stays attached: \`xdpwatch metrics --iface ${iface} --prometheus-file FILE\` writes the file later` });
+        }
+      }
     } finally {
       embedded?.remove();
     }

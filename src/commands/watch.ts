@@ -1,35 +1,52 @@
 import { defineCommand } from "citty";
 import { log } from "../log";
-import { accounting, accountingLine, packetJson, packetLine } from "../output/format";
+import { accounting, packetJson, packetLine, summaryLine, summaryRecord } from "../output/format";
+import { prometheusText, writeMetricsFile } from "../output/prometheus";
 import { DataOut } from "../output/stdout";
 import { withSession } from "../xdp/session";
-import { attachArgs, ifaceArgs, outputArgs, parseCount, parseIface, parseMode, parseSeconds, runArgs } from "./_args";
+import {
+  attachArgs, blockArgs, describeFilters, filterArgs, ifaceArgs, metricsArgs, outputArgs, parseCount, parseFilters, parseIface, parseMode,
+  parsePrometheusFile, parseSeconds, runArgs, sampleArgs,
+} from "./_args";
 import { XwError } from "../errors";
-import { RING_RECORDS } from "../bpf/layout";
+import { RING_RECORDS, type Stats } from "../bpf/layout";
 
 /** Poll often enough that a ring never fills at the rates one core can send, and sooner when busy. */
 const POLL_MS = 50;
+/** Polls come every 50 ms; a metrics file is rewritten at most this often. */
+const METRICS_MS = 1000;
 
 export default defineCommand({
   meta: {
     name: "watch",
     description: "Log the source of every IP packet arriving on an interface, until Ctrl-C",
   },
-  args: { ...ifaceArgs, ...runArgs, ...attachArgs, ...outputArgs },
-  async run({ args }) {
+  args: { ...ifaceArgs, ...runArgs, ...filterArgs, ...sampleArgs, ...blockArgs, ...metricsArgs, ...attachArgs, ...outputArgs },
+  async run({ args, rawArgs }) {
     const iface = parseIface(args.iface);
     const count = parseCount(args.count, "--count");
     const durationSec = parseSeconds(args.duration, "--duration");
     const mode = parseMode(args.mode);
+    const filters = parseFilters(args, rawArgs);
+    const metricsFile = parsePrometheusFile(args["prometheus-file"]);
     const out = new DataOut();
+    const writeMetrics = (stats: Stats) => {
+      if (metricsFile) writeMetricsFile(metricsFile, prometheusText({ iface, stats }));
+    };
 
     const summary = await withSession(
-      { iface, mode, object: args.object, force: args.force, durationSec, config: { log: true, sources: false, block: false, srcFilter: false, sample: 1 } },
+      {
+        iface, mode, object: args.object, force: args.force, durationSec,
+        config: { log: true, sources: false, ...filters.config }, block: filters.block, srcFilter: filters.srcFilter,
+      },
       async (s) => {
         const { attached, reader, stop } = s;
         out.onClosed(() => stop.stop("stdout closed"));
         log.info(`watching ${iface} (${attached.mode} mode, program id ${attached.progId}); Ctrl-C to stop`);
+        const described = describeFilters(filters);
+        if (described) log.info(`filters: ${described}`);
         let printed = 0;
+        let metricsAt = -Infinity;
         const emit = (packets: Awaited<ReturnType<typeof reader.poll>>["packets"]) => {
           const room = count === undefined ? packets.length : Math.max(0, count - printed);
           const shown = packets.slice(0, room);
@@ -38,26 +55,22 @@ export default defineCommand({
           if (count !== undefined && printed >= count) stop.stop("count");
         };
         while (!stop.stopped) {
-          const { packets } = await reader.poll();
+          const { packets, stats } = await reader.poll();
           emit(packets);
+          if (performance.now() - metricsAt >= METRICS_MS) {
+            writeMetrics(stats);
+            metricsAt = performance.now();
+          }
           s.checkInterface();
           if (packets.length < RING_RECORDS / 8) await stop.sleep(POLL_MS);
         }
         await s.detach();
         const last = await reader.poll();
         emit(last.packets);
-        const acc = accounting(last.stats, reader);
-        const record = {
-          type: "summary" as const,
-          iface,
-          mode: attached.mode,
-          duration_s: Math.round(s.elapsedMs()) / 1000,
-          printed,
-          ...acc,
-          stopped_by: stop.reason,
-        };
+        writeMetrics(last.stats);
+        const record = summaryRecord({ iface, mode: attached.mode, elapsedMs: s.elapsedMs(), stoppedBy: stop.reason }, accounting(last.stats, reader), { printed });
         if (args.json) out.write([JSON.stringify(record)]);
-        log.success(`${iface}: ${accountingLine(acc)} in ${record.duration_s} s${acc.exact ? "" : " (counts do not add up!)"}`);
+        log.success(summaryLine(record));
         return { stop };
       },
     );

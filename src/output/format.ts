@@ -60,10 +60,12 @@ export function packetJson(p: LoggedPacket, iface: string): PacketJson {
   return rec;
 }
 
-function localTime(ms: number): string {
+/** Wall-clock time of day; milliseconds only where the time is that precise. */
+export function localTime(ms: number, withMs = true): string {
   const d = new Date(ms);
   const pad = (n: number, w = 2) => String(n).padStart(w, "0");
-  return `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}.${pad(d.getMilliseconds(), 3)}`;
+  const time = `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+  return withMs ? `${time}.${pad(d.getMilliseconds(), 3)}` : time;
 }
 
 export function packetLine(p: LoggedPacket): string {
@@ -118,4 +120,28 @@ export function accountingLine(a: Accounting): string {
   ];
   for (const [key, label] of optional) if (a[key]) parts.push(`${label} ${a[key]}`);
   return parts.join(" · ");
+}
+
+export interface RunInfo {
+  iface: string;
+  mode: string;
+  elapsedMs: number;
+  stoppedBy?: string;
+}
+
+/** The last NDJSON record of a run; `extra` holds the command's own figures (watch: printed). */
+export function summaryRecord(run: RunInfo, acc: Accounting, extra: Record<string, number> = {}) {
+  return {
+    type: "summary" as const,
+    iface: run.iface,
+    mode: run.mode,
+    duration_s: Math.round(run.elapsedMs) / 1000,
+    ...extra,
+    ...acc,
+    stopped_by: run.stoppedBy,
+  };
+}
+
+export function summaryLine(rec: ReturnType<typeof summaryRecord>): string {
+  return `${rec.iface}: ${accountingLine(rec)} in ${rec.duration_s} s${rec.exact ? "" : " (counts do not add up!)"}`;
 }

@@ -1,5 +1,11 @@
-import { describe, expect, test } from "bun:test";
-import { parseCount, parseIface, parseMode, parseSeconds, rejectUnknownArgs, repeated, runArgs, ifaceArgs, outputArgs } from "../../src/commands/_args";
+import { afterAll, describe, expect, test } from "bun:test";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import {
+  blockArgs, describeFilters, filterArgs, parseCount, parseFilters, parseIface, parseMode, parsePrometheusFile, parseSeconds, rejectUnknownArgs,
+  repeated, runArgs, ifaceArgs, outputArgs,
+} from "../../src/commands/_args";
 import { XwError } from "../../src/errors";
 
 function usageFailure(fn: () => unknown): string {
@@ -87,5 +93,73 @@ describe("unknown options are refused, not ignored", () => {
     [["-i"], /-i needs a value/],
   ])("refuses %p", (args, message) => {
     expect(usageFailure(() => rejectUnknownArgs(args, def))).toMatch(message);
+  });
+});
+
+describe("filters: one reading of --block, --src, --proto, --port, --sample", () => {
+  const filters = (raw: string[], sample?: string) => parseFilters({ sample }, raw);
+
+  test("nothing given: no filter, log every packet", () => {
+    expect(filters([])).toEqual({ config: { block: false, srcFilter: false, protos: undefined, ports: undefined, sample: 1 }, block: [], srcFilter: [] });
+  });
+
+  test("repeated and comma-separated values, normalised, without duplicates", () => {
+    const f = filters([
+      "--block", "198.18.3.7/24", "--block=2001:db8::/32,198.18.3.0/24",
+      "--src", "198.18.0.0/15", "--proto", "TCP,udp", "--proto", "6", "--proto=icmp",
+      "--port", "443", "--port=53,443", "-i", "eth0",
+    ], "10");
+    expect(f.block.map((c) => c.text)).toEqual(["198.18.3.0/24", "2001:db8::/32"]);
+    expect(f.srcFilter.map((c) => c.text)).toEqual(["198.18.0.0/15"]);
+    expect(f.config).toEqual({ block: true, srcFilter: true, protos: [1, 6, 17], ports: [53, 443], sample: 10 });
+    expect(describeFilters(f)).toBe("dropping 198.18.3.0/24, 2001:db8::/32 · src 198.18.0.0/15 · proto icmp, tcp, udp · port 53, 443 · logging 1 in 10");
+  });
+
+  test("no filters, nothing to describe", () => {
+    expect(describeFilters(filters([]))).toBeUndefined();
+  });
+
+  test.each<[string[], string | undefined, RegExp]>([
+    [["--block", "198.18.300.0/24"], undefined, /^--block: "198\.18\.300\.0\/24" is not an IPv4 or IPv6 address or CIDR$/],
+    [["--block", "198.18.3"], undefined, /^--block: "198\.18\.3" is not an IPv4 address in dotted-quad form$/],
+    [["--src", "2001:db8::/129"], undefined, /^--src: /],
+    [["--src", "198.18.0.0/15,"], undefined, /^--src: empty value in "198\.18\.0\.0\/15,"$/],
+    [["--proto", "bogus"], undefined, /^--proto: "bogus" is not a protocol name \(tcp, udp, icmp, icmpv6, …\) or a number from 0 to 255$/],
+    [["--proto", "256"], undefined, /^--proto: "256"/],
+    [["--port", "0"], undefined, /^--port must be a whole number from 1 to 65535, not "0"$/],
+    [["--port", "65536"], undefined, /^--port must be/],
+    [["--port", "http"], undefined, /^--port must be/],
+    [["--port"], undefined, /^--port needs a value$/],
+    [[], "0", /^--sample must be a whole number from 1 to 4294967295, not "0"$/],
+    [[], "1.5", /^--sample must be/],
+  ])("refuses %p (sample %p)", (raw, sample, message) => {
+    expect(usageFailure(() => filters(raw, sample))).toMatch(message);
+  });
+
+  test("more ranges than the kernel's trie holds", () => {
+    const many = Array.from({ length: 1025 }, (_, i) => `198.18.${i >> 8}.${i & 255}`).join(",");
+    expect(usageFailure(() => filters(["--block", many]))).toBe("--block: at most 1024 ranges, not 1025");
+  });
+
+  test("the filter and block flags are known options", () => {
+    expect(() => rejectUnknownArgs(["--src", "a", "--proto=b", "--port", "1", "--block", "c"], { ...filterArgs, ...blockArgs })).not.toThrow();
+  });
+});
+
+describe("--prometheus-file", () => {
+  const dir = mkdtempSync(join(tmpdir(), "xw-args-"));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  test("absent, or a file in an existing directory (made absolute)", () => {
+    expect(parsePrometheusFile(undefined)).toBeUndefined();
+    expect(parsePrometheusFile(join(dir, "x.prom"))).toBe(join(dir, "x.prom"));
+    expect(parsePrometheusFile("x.prom")).toBe(join(process.cwd(), "x.prom"));
+  });
+  test.each<[string, RegExp]>([
+    ["", /needs a file name/],
+    ["/nonexistent-xw/x.prom", /^--prometheus-file: directory \/nonexistent-xw does not exist$/],
+    [tmpdir(), /is a directory$/],
+  ])("refuses %p", (value, message) => {
+    expect(usageFailure(() => parsePrometheusFile(value))).toMatch(message);
   });
 });

@@ -5,6 +5,8 @@
  */
 import { existsSync, readdirSync } from "node:fs";
 import { join, resolve } from "node:path";
+import { decodeStats, sumStats } from "../../src/bpf/layout";
+import { parseMapEntries } from "../../src/tools/bpftool";
 import { framesHex } from "./frames";
 
 export const ROOT = resolve(import.meta.dir, "../..");
@@ -39,7 +41,12 @@ export interface Veth {
   host: string;
   /** Far end, inside `ns`. */
   peer: string;
-  send(frames: readonly Uint8Array[]): Promise<void>;
+  /**
+   * Sends frames from the far end. `cpu` pins the sender, and with it the CPU
+   * that runs XDP on the host end (veth hands a frame over on the sending CPU):
+   * per-CPU behaviour such as --sample is then exact.
+   */
+  send(frames: readonly Uint8Array[], opts?: { cpu?: number }): Promise<void>;
   /** Runs a command inside the namespace. */
   inNs(argv: string[]): Promise<{ code: number; stdout: string; stderr: string }>;
   remove(): Promise<void>;
@@ -55,8 +62,9 @@ export async function createVeth(): Promise<Veth> {
     ns,
     host,
     peer,
-    async send(frames) {
-      const r = await sh(["ip", "netns", "exec", ns, "python3", SENDER, peer], framesHex(frames));
+    async send(frames, opts = {}) {
+      const pin = opts.cpu === undefined ? [] : ["taskset", "-c", String(opts.cpu)];
+      const r = await sh(["ip", "netns", "exec", ns, ...pin, "python3", SENDER, peer], framesHex(frames));
       if (r.code !== 0) throw new Error(`sending frames failed: ${r.stderr}`);
     },
     inNs: (argv) => sh(["ip", "netns", "exec", ns, ...argv]),
@@ -129,6 +137,42 @@ export async function leftovers(iface: string): Promise<string[]> {
   if (existsSync(`/sys/fs/bpf/xdpwatch/${iface}`)) found.push(`pins left at /sys/fs/bpf/xdpwatch/${iface}`);
   if (existsSync(`/run/xdpwatch/${iface}.pid`)) found.push(`owner file left for ${iface}`);
   return found;
+}
+
+/**
+ * Waits until xdpwatch's program on `iface` has run on `n` frames (its pinned
+ * `seen` counter), so that a test can stop a run knowing every frame was
+ * counted, without guessing a delay.
+ */
+export async function waitForSeen(iface: string, n: number, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const r = await sh(["bpftool", "map", "lookup", "pinned", `/sys/fs/bpf/xdpwatch/${iface}/maps/xw_stats`, "key", "0", "0", "0", "0"]);
+    const entry = parseMapEntries(r.stdout)[0];
+    const seen = entry ? sumStats(entry.values.map(decodeStats)).seen : 0n;
+    if (seen >= BigInt(n)) return;
+    if (Date.now() > deadline) throw new Error(`${iface}: the program saw ${seen} of ${n} frames`);
+    await Bun.sleep(20);
+  }
+}
+
+/**
+ * Runs xdpwatch on `veth`'s host end while `traffic` sends frames (it returns
+ * how many), then stops it with SIGINT once the program has seen them all: its
+ * final records then hold exact counts. A run that fails to start is returned as is.
+ */
+export async function runDuring(args: string[], veth: Veth, traffic: () => Promise<number>) {
+  const run = start(args);
+  await run.attached;
+  if (run.proc.exitCode !== null) return run.done;
+  try {
+    await waitForSeen(veth.host, await traffic());
+  } finally {
+    // Also when sending failed: the run must have detached before the test's clean-up checks.
+    run.proc.kill("SIGINT");
+    await run.done;
+  }
+  return run.done;
 }
 
 export function ndjson(text: string): Record<string, unknown>[] {

@@ -1,0 +1,69 @@
+/** What `bench` measures: the kinds of frame, and the program's configurations. */
+import type { ProgramConfig } from "../bpf/layout";
+import { parseCidr, type Cidr } from "../net/cidr";
+import { arpFrame, HEADER_BYTES as H, ipv4Frame, ipv6Frame } from "../net/frames";
+
+export interface FrameKind {
+  /** Stable across runs: it names the benchmark. Ends in the frame's length in bytes. */
+  name: string;
+  bytes: Uint8Array;
+}
+
+/** The size most packet-rate figures are quoted at. */
+const SMALL = 64;
+const SRC4 = "198.18.0.1";
+const SRC6 = "2001:db8::1";
+
+function kind(label: string, bytes: Uint8Array): FrameKind {
+  return { name: `${label}-${bytes.length}`, bytes };
+}
+
+export function benchFrames(): FrameKind[] {
+  const udp4 = ipv4Frame({ src: SRC4, payload: SMALL - H.eth - H.ipv4 - H.udp });
+  return [
+    kind("ipv4-udp", udp4),
+    kind("ipv4-tcp", ipv4Frame({ src: SRC4, proto: "tcp", payload: SMALL - H.eth - H.ipv4 - H.tcp })),
+    kind("ipv6-udp", ipv6Frame({ src: SRC6, payload: SMALL - H.eth - H.ipv6 - H.udp })),
+    kind("vlan-ipv4-udp", ipv4Frame({ src: SRC4, vlans: [42], payload: SMALL - H.eth - H.vlan - H.ipv4 - H.udp })),
+    kind("arp", arpFrame()),
+    // Ends inside the IPv4 header: the malformed path.
+    kind("truncated", udp4.slice(0, 20)),
+  ];
+}
+
+export interface BenchConfig {
+  name: string;
+  /** What it stands for, for people. */
+  description: string;
+  config: ProgramConfig;
+  block?: Cidr[];
+  srcFilter?: Cidr[];
+}
+
+/** The figure the issue holds the program to: as attach configures it, on the most common small frame. */
+export const HEADLINE = { program: "default", frame: "ipv4-udp-64" } as const;
+
+/** As `attach` and `watch` configure the program: log every packet, nothing else. */
+const LOG_ALL: ProgramConfig = { log: true, sources: false, block: false, srcFilter: false, sample: 1 };
+
+/**
+ * The default, then each filter or feature alone on top of it. Filters let
+ * the bench frames through, so each figure is the check's cost on top of
+ * logging; the blocked range misses them for the same reason.
+ */
+export function benchConfigs(): BenchConfig[] {
+  return [
+    { name: "default", description: "log every packet (as attach and watch configure it)", config: LOG_ALL },
+    {
+      name: "src",
+      description: "--src 198.18.0.0/15 --src 2001:db8::/32",
+      config: { ...LOG_ALL, srcFilter: true },
+      srcFilter: [parseCidr("198.18.0.0/15", "--src"), parseCidr("2001:db8::/32", "--src")],
+    },
+    { name: "proto", description: "--proto udp --proto tcp", config: { ...LOG_ALL, protos: [17, 6] } },
+    { name: "port", description: "--port 53", config: { ...LOG_ALL, ports: [53] } },
+    { name: "sample-10", description: "--sample 10", config: { ...LOG_ALL, sample: 10 } },
+    { name: "block", description: "--block 198.19.0.0/16", config: { ...LOG_ALL, block: true }, block: [parseCidr("198.19.0.0/16")] },
+    { name: "top", description: "count per source, no log (as top configures it)", config: { ...LOG_ALL, log: false, sources: true } },
+  ];
+}

@@ -1,0 +1,51 @@
+import { afterEach, beforeEach, describe, expect, test } from "bun:test";
+import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { benchConfigs, benchFrames } from "../../src/bench/cases";
+import { BENCH_ROOT } from "../../src/xdp/pins";
+import { BIN, kernelReady, ndjson, xdpwatch } from "../support/kernel";
+
+describe.skipIf(!kernelReady)("bench in the real kernel", () => {
+  // A TMPDIR of the test's own shows whether the bench left a file behind.
+  let tmp: string;
+  let env: Record<string, string>;
+  beforeEach(() => {
+    tmp = mkdtempSync(join(tmpdir(), "xw-bench-test-"));
+    env = { ...(process.env as Record<string, string>), TMPDIR: tmp };
+  });
+  afterEach(() => {
+    rmSync(tmp, { recursive: true, force: true });
+  });
+
+  test("every program on every frame reports a duration; nothing is left behind", async () => {
+    const { code, stdout, stderr } = await xdpwatch(["bench", "--json", "--repeat", "1000", "--rounds", "1"], { env });
+    expect(code, stderr).toBe(0);
+    const records = ndjson(stdout);
+    const programs = ["empty", ...benchConfigs().map((c) => c.name)];
+    const frames = benchFrames().map((f) => f.name);
+    expect(records.map((r) => `${r.program}/${r.frame}`).sort()).toEqual(programs.flatMap((p) => frames.map((f) => `${p}/${f}`)).sort());
+    for (const r of records) {
+      expect(r.type).toBe("bench");
+      expect(r.ns_per_packet as number).toBeGreaterThan(0);
+      expect(r.ratio as number).toBeGreaterThan(0);
+    }
+    expect(existsSync(BENCH_ROOT)).toBe(false);
+    expect(readdirSync(tmp)).toEqual([]);
+  }, 60_000);
+
+  test("Ctrl-C while measuring removes the programs and files, and exits 130", async () => {
+    const proc = Bun.spawn([BIN, "bench", "--repeat", "2000000"], { stdin: "ignore", stdout: "pipe", stderr: "pipe", env });
+    let stderr = "";
+    const decoder = new TextDecoder();
+    for await (const chunk of proc.stderr) {
+      stderr += decoder.decode(chunk, { stream: true });
+      if (stderr.includes("measuring")) break;
+    }
+    expect(readdirSync(BENCH_ROOT)).toEqual([String(proc.pid)]);
+    proc.kill("SIGINT");
+    expect(await proc.exited).toBe(130);
+    expect(existsSync(BENCH_ROOT)).toBe(false);
+    expect(readdirSync(tmp)).toEqual([]);
+  }, 60_000);
+});
