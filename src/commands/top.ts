@@ -1,8 +1,7 @@
 import { defineCommand } from "citty";
 import { SOURCES_MAX } from "../bpf/layout";
-import { XwError } from "../errors";
 import { log } from "../log";
-import { accounting, summaryLine, summaryRecord } from "../output/format";
+import { accounting, logSummary, summaryRecord } from "../output/format";
 import { prometheusText, writeMetricsFile } from "../output/prometheus";
 import { sourcesJson, sourcesTable, type SourcesSnapshot } from "../output/sources";
 import { DataOut } from "../output/stdout";
@@ -43,7 +42,7 @@ export default defineCommand({
     const out = new DataOut();
     const redraw = !args.json && process.stdout.isTTY === true;
 
-    const summary = await withSession(
+    await withSession(
       {
         iface, mode, object: args.object, force: args.force, durationSec,
         // No log: the ring is not read, every matching packet is counted per source instead.
@@ -77,10 +76,8 @@ export default defineCommand({
         const stats = await show();
         const record = summaryRecord({ iface, mode: attached.mode, elapsedMs: s.elapsedMs(), stoppedBy: stop.reason }, accounting(stats, reader));
         if (args.json) out.write([JSON.stringify(record)]);
-        log.success(summaryLine(record));
-        return { stop };
+        logSummary(record);
       },
     );
-    if (summary.stop.reason === "interface gone") throw new XwError(summary.stop.detail ?? "the interface went away");
   },
 });

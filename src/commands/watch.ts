@@ -1,6 +1,6 @@
 import { defineCommand } from "citty";
 import { log } from "../log";
-import { accounting, packetJson, packetLine, summaryLine, summaryRecord } from "../output/format";
+import { accounting, packetJson, packetLine, logSummary, summaryRecord } from "../output/format";
 import { prometheusText, writeMetricsFile } from "../output/prometheus";
 import { DataOut } from "../output/stdout";
 import { withSession } from "../xdp/session";
@@ -8,7 +8,6 @@ import {
   attachArgs, blockArgs, describeFilters, filterArgs, ifaceArgs, metricsArgs, outputArgs, parseCount, parseFilters, parseIface, parseMode,
   parsePrometheusFile, parseSeconds, runArgs, sampleArgs,
 } from "./_args";
-import { XwError } from "../errors";
 import { RING_RECORDS, type Stats } from "../bpf/layout";
 
 /** Poll often enough that a ring never fills at the rates one core can send, and sooner when busy. */
@@ -34,7 +33,7 @@ export default defineCommand({
       if (metricsFile) writeMetricsFile(metricsFile, prometheusText({ iface, stats }));
     };
 
-    const summary = await withSession(
+    await withSession(
       {
         iface, mode, object: args.object, force: args.force, durationSec,
         config: { log: true, sources: false, ...filters.config }, block: filters.block, srcFilter: filters.srcFilter,
@@ -70,10 +69,8 @@ export default defineCommand({
         writeMetrics(last.stats);
         const record = summaryRecord({ iface, mode: attached.mode, elapsedMs: s.elapsedMs(), stoppedBy: stop.reason }, accounting(last.stats, reader), { printed });
         if (args.json) out.write([JSON.stringify(record)]);
-        log.success(summaryLine(record));
-        return { stop };
+        logSummary(record);
       },
     );
-    if (summary.stop.reason === "interface gone") throw new XwError(summary.stop.detail ?? "the interface went away");
   },
 });

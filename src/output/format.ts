@@ -1,5 +1,6 @@
 /** Turning decoded records into what people and scripts read. */
 import type { Stats } from "../bpf/layout";
+import { log } from "../log";
 import { formatAddress } from "../net/cidr";
 import type { LoggedPacket } from "../xdp/reader";
 
@@ -142,6 +143,12 @@ export function summaryRecord(run: RunInfo, acc: Accounting, extra: Record<strin
   };
 }
 
-export function summaryLine(rec: ReturnType<typeof summaryRecord>): string {
+function summaryLine(rec: ReturnType<typeof summaryRecord>): string {
   return `${rec.iface}: ${accountingLine(rec)} in ${rec.duration_s} s${rec.exact ? "" : " (counts do not add up!)"}`;
+}
+
+/** The closing line on stderr: a warning when the run did not end as asked or the counts are off. */
+export function logSummary(rec: ReturnType<typeof summaryRecord>): void {
+  if (rec.exact && rec.stopped_by !== "interface gone") log.success(summaryLine(rec));
+  else log.warn(summaryLine(rec));
 }

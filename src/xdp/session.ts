@@ -120,6 +120,8 @@ export async function withSession<T>(opts: SessionOptions, body: (s: Session) =>
   let timer: Timer | undefined;
   try {
     attached = await attachProgram({ ...opts, object: opts.object ?? embedded!.object });
+    // Loaded: the temp copy is not needed any more, and a kill -9 must not leave it behind.
+    embedded?.remove();
     const att = attached;
     log.debug(`attached program id ${att.progId} in ${(performance.now() - started).toFixed(0)} ms`);
     if (opts.durationSec !== undefined) timer = setTimeout(() => stop.stop("duration"), opts.durationSec * 1000);
@@ -138,7 +140,9 @@ export async function withSession<T>(opts: SessionOptions, body: (s: Session) =>
       },
       elapsedMs: () => performance.now() - started,
     };
-    return await body(session);
+    const result = await body(session);
+    if (stop.reason === "interface gone") throw new XwError(stop.detail ?? `${opts.iface} went away`);
+    return result;
   } finally {
     clearTimeout(timer);
     for (const sig of signals) process.off(sig, onSignal);

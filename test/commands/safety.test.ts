@@ -1,5 +1,5 @@
 /** Safe on a production server: other programs, ownership, every way a run can end. */
-import { afterEach, beforeAll, beforeEach, describe, expect, test } from "bun:test";
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync, symlinkSync, mkdirSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -24,6 +24,8 @@ char LICENSE[] SEC("license") = "GPL";
   const r = await sh(["clang", "-O2", "-g", "-target", "bpf", `-I/usr/include/${arch}`, "-c", join(work, "foreign.c"), "-o", FOREIGN]);
   if (r.code !== 0) throw new Error(r.stderr);
 });
+
+afterAll(() => rmSync(work, { recursive: true, force: true }));
 
 async function attachForeign(iface: string): Promise<number> {
   const r = await sh(["ip", "link", "set", "dev", iface, "xdpgeneric", "obj", FOREIGN, "sec", "xdp"]);
