@@ -11,10 +11,15 @@
  * include every child the process waited for: for xdpwatch that is its
  * bpftool co-process and the ip/bpftool commands of attach and detach.
  *
+ * trafgen's -b is a per-second budget: it sends RATE frames as fast as it
+ * can, then sleeps out the second, so "100 kpps" arrives as bursts of 100,000
+ * frames at well over 1 Mpps. --senders N splits each rate over N trafgen
+ * processes started 1/N s apart: N smaller bursts a second, the same average.
+ *
  * Timings, not tests: not part of `bun test`. Needs root, trafgen
  * (netsniff-ng), tcpdump and a built dist/xdpwatch.
  *
- *   node_modules/.bin/bun scripts/bench-e2e.ts [--rates 100000,400000] [--frames 200000] [--json]
+ *   node_modules/.bin/bun scripts/bench-e2e.ts [--rates 100000,400000] [--frames 200000] [--senders 1] [--json]
  */
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -36,13 +41,16 @@ const { values: opts } = parseArgs({
   options: {
     rates: { type: "string", default: "100000,400000" },
     frames: { type: "string", default: "200000" },
+    senders: { type: "string", default: "1" },
     json: { type: "boolean", default: false },
   },
 });
 const rates = opts.rates.split(",").map(Number);
 const frameCount = Number(opts.frames);
-if (rates.some((r) => !Number.isInteger(r) || r <= 0) || !Number.isInteger(frameCount) || frameCount <= 0) {
-  console.error("usage: bun scripts/bench-e2e.ts [--rates 100000,400000] [--frames 200000] [--json]");
+const senders = Number(opts.senders);
+const positive = (n: number) => Number.isInteger(n) && n > 0;
+if (!rates.every(positive) || !positive(frameCount) || !positive(senders) || rates.some((r) => r < senders) || frameCount < senders) {
+  console.error("usage: bun scripts/bench-e2e.ts [--rates 100000,400000] [--frames 200000] [--senders 1] [--json]");
   process.exit(2);
 }
 for (const tool of ["trafgen", "tcpdump", "ip"]) if (!Bun.which(tool)) throw new Error(`${tool} not found (scripts/setup.sh installs it)`);
@@ -52,7 +60,9 @@ if (!existsSync(BIN)) throw new Error(`${BIN} missing: run node_modules/.bin/bun
 const live = new Set<Bun.Subprocess>();
 let interrupted: NodeJS.Signals | undefined;
 
+/** The one way this script starts a process; after Ctrl-C it refuses, which ends the run. */
 function spawn(argv: string[]): Bun.Subprocess<"ignore", "pipe", "pipe"> {
+  if (interrupted) throw new Error(`interrupted by ${interrupted}`);
   const proc = Bun.spawn(argv, { stdin: "ignore", stdout: "pipe", stderr: "pipe" });
   live.add(proc);
   void proc.exited.then(() => live.delete(proc));
@@ -146,15 +156,29 @@ interface Traffic {
   seconds: number;
 }
 
-/** trafgen needs a rate (-b) when the receiving end runs XDP; one process (-P 1) sends it all. */
-async function send(veth: Veth, conf: string, rate: number): Promise<Traffic> {
-  const started = performance.now();
-  const proc = spawn(["ip", "netns", "exec", veth.ns, "trafgen", "--no-sock-mem", "--dev", veth.peer, "--conf", conf, "-n", String(frameCount), "-b", `${rate}pps`, "-P", "1"]);
+/** One trafgen; it needs a rate (-b) when the receiving end runs XDP, and sends from one process (-P 1). */
+async function trafgen(veth: Veth, conf: string, rate: number, frames: number): Promise<number> {
+  const proc = spawn(["ip", "netns", "exec", veth.ns, "trafgen", "--no-sock-mem", "--dev", veth.peer, "--conf", conf, "-n", String(frames), "-b", `${rate}pps`, "-P", "1"]);
   const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
-  const seconds = (performance.now() - started) / 1000;
   const sent = /(\d+) packets outgoing/.exec(stdout + stderr)?.[1];
   if (code !== 0 || sent === undefined) throw new Error(`trafgen failed (${code}): ${stderr.trim().split("\n").slice(-2).join(" | ")}`);
-  return { sent: Number(sent), seconds };
+  return Number(sent);
+}
+
+/** All frames at `rate` on average, split over --senders trafgen processes started 1/N s apart. */
+async function send(veth: Veth, conf: string, rate: number): Promise<Traffic> {
+  const started = performance.now();
+  const share = (total: number, i: number) => Math.floor(total / senders) + (i < total % senders ? 1 : 0);
+  const runs: Promise<number>[] = [];
+  for (let i = 0; i < senders; i++) {
+    if (i > 0) await Bun.sleep(1000 / senders);
+    const run = trafgen(veth, conf, share(rate, i), share(frameCount, i));
+    // Handled at once: a sender failing while the next ones start is reported by Promise.all below.
+    run.catch(() => undefined);
+    runs.push(run);
+  }
+  const sent = (await Promise.all(runs)).reduce((a, b) => a + b, 0);
+  return { sent, seconds: (performance.now() - started) / 1000 };
 }
 
 interface Summary {
@@ -202,7 +226,7 @@ async function runTcpdump(veth: Veth, conf: string, rate: number) {
 async function startup(host: string) {
   const total: number[] = [];
   const attach: number[] = [];
-  for (let i = 0; i < STARTUP_RUNS && !interrupted; i++) {
+  for (let i = 0; i < STARTUP_RUNS; i++) {
     const started = performance.now();
     const proc = spawn([BIN, "watch", "--iface", host, "--duration", "0.2", "--verbose"]);
     const stderr = watchText(proc.stderr);
@@ -227,6 +251,7 @@ async function measureRate(veth: Veth, conf: string, rate: number) {
   return {
     type: "bench-e2e",
     rate_pps: rate,
+    senders,
     achieved_pps: Math.round(watch.traffic.sent / watch.traffic.seconds),
     sent: watch.traffic.sent,
     records: watch.records,
@@ -249,9 +274,10 @@ async function measureRate(veth: Veth, conf: string, rate: number) {
 
 function table(rows: Awaited<ReturnType<typeof measureRate>>[]): string {
   return alignColumns([
-    ["rate", "achieved", "sent", "logged %", "lost", "exact?", "CPU s (xdpwatch)", "CPU s (tcpdump)", "tcpdump captured %", "startup ms"],
+    ["rate", "bursts/s", "achieved", "sent", "logged %", "lost", "exact?", "CPU s (xdpwatch)", "CPU s (tcpdump)", "tcpdump captured %", "startup ms"],
     ...rows.map((r) => [
       `${r.rate_pps / 1000}k pps`,
+      String(r.senders),
       `${Math.round(r.achieved_pps / 1000)}k pps`,
       String(r.sent),
       r.logged_pct.toFixed(2),
@@ -279,13 +305,11 @@ async function main(): Promise<number> {
     veth = await createVeth();
     const rows = [];
     for (const rate of rates) {
-      if (interrupted) break;
-      console.error(`${rate} pps, ${frameCount} frames…`);
+      console.error(`${rate} pps, ${frameCount} frames from ${senders} trafgen process${senders > 1 ? "es" : ""}…`);
       const row = await measureRate(veth, conf, rate);
       console.error(`  xdpwatch CPU split (s): ${JSON.stringify(row.xdpwatch_cpu_split_s)}`);
       rows.push(row);
     }
-    if (interrupted) return 130;
     if (opts.json) for (const r of rows) console.log(JSON.stringify(r));
     else console.log(table(rows));
     return 0;

@@ -23,6 +23,10 @@ export const attachArgs = {
   force: { type: "boolean", description: "replace an XDP program that xdpwatch did not attach (says which)" },
 } as const satisfies ArgsDef;
 
+export const statsArgs = {
+  stats: { type: "boolean", description: "measure the program's ns/packet on live traffic (turns kernel.bpf_stats_enabled on for the run)" },
+} as const satisfies ArgsDef;
+
 export const runArgs = {
   count: { type: "string", alias: "c", description: "stop after N packets", valueHint: "N" },
   duration: { type: "string", alias: "d", description: "stop after SEC seconds", valueHint: "SEC" },

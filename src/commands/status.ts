@@ -3,6 +3,7 @@ import { existsSync, readdirSync } from "node:fs";
 import { log } from "../log";
 import * as bpftool from "../tools/bpftool";
 import * as ip from "../tools/ip";
+import { programCost, statsEnabled } from "../xdp/cost";
 import { isAlive, PIN_ROOT, pinsFor, readOwner } from "../xdp/pins";
 import { outputArgs } from "./_args";
 
@@ -17,11 +18,15 @@ export interface StatusRow {
   owner_pid?: number;
   pins?: string;
   note?: string;
+  /** The program's measured cost on live traffic, when kernel.bpf_stats_enabled is on. */
+  ns_per_packet?: number;
+  run_cnt?: number;
 }
 
 export async function collectStatus(): Promise<StatusRow[]> {
   const rows: StatusRow[] = [];
   const links = await ip.listLinks();
+  const statsOn = statsEnabled();
   const pinnedIfaces = existsSync(PIN_ROOT) ? readdirSync(PIN_ROOT) : [];
   for (const link of links) {
     const pins = pinsFor(link.ifname);
@@ -30,7 +35,9 @@ export async function collectStatus(): Promise<StatusRow[]> {
     const livePid = owner !== undefined && isAlive(owner) ? owner : undefined;
     for (const p of link.xdp) {
       const ours = pinned?.id === p.id;
+      const cost = statsOn ? await programCost(p.id) : undefined;
       rows.push({
+        ...(cost && { ns_per_packet: cost.ns_per_packet, run_cnt: cost.run_cnt }),
         iface: link.ifname, ifindex: link.ifindex, prog_id: p.id, name: p.name, tag: p.tag, mode: p.mode, ours,
         owner_pid: ours ? livePid : undefined,
         pins: ours ? pins.dir : undefined,
@@ -61,7 +68,8 @@ export default defineCommand({
     }
     for (const r of rows) {
       const who = r.ours ? `xdpwatch${r.owner_pid ? ` (pid ${r.owner_pid})` : ""}` : "not xdpwatch";
-      const prog = r.prog_id ? `id ${r.prog_id} ${r.name ?? ""} ${r.mode ?? ""} tag ${r.tag ?? "?"}` : "no program";
+      const cost = r.ns_per_packet === undefined ? "" : ` ${r.ns_per_packet} ns/packet over ${r.run_cnt} runs`;
+      const prog = r.prog_id ? `id ${r.prog_id} ${r.name ?? ""} ${r.mode ?? ""} tag ${r.tag ?? "?"}${cost}` : "no program";
       console.log(`${r.iface.padEnd(15)} ${prog.padEnd(46)} ${who}${r.note ? ` — ${r.note}` : ""}`);
     }
   },

@@ -9,7 +9,7 @@ import { withSession } from "../xdp/session";
 import { readSources, SourceTracker } from "../xdp/sources";
 import {
   attachArgs, blockArgs, describeFilters, filterArgs, ifaceArgs, limitArgs, metricsArgs, outputArgs, parseCount, parseFilters, parseIface,
-  parseMode, parsePrometheusFile, parseSeconds, runArgs,
+  parseMode, parsePrometheusFile, parseSeconds, runArgs, statsArgs,
 } from "./_args";
 
 /** Cursor home, then erase to the end: the table is redrawn in place without scrolling. */
@@ -29,6 +29,7 @@ export default defineCommand({
     ...blockArgs,
     ...metricsArgs,
     ...attachArgs,
+    ...statsArgs,
     ...outputArgs,
   },
   async run({ args, rawArgs }) {
@@ -44,7 +45,7 @@ export default defineCommand({
 
     await withSession(
       {
-        iface, mode, object: args.object, force: args.force, durationSec,
+        iface, mode, object: args.object, force: args.force, durationSec, stats: args.stats,
         // No log: the ring is not read, every matching packet is counted per source instead.
         config: { log: false, sources: true, ...filters.config }, block: filters.block, srcFilter: filters.srcFilter,
       },
@@ -74,7 +75,7 @@ export default defineCommand({
         await s.detach();
         // Read again once detached: the counts no longer move, so this snapshot is the final one.
         const stats = await show();
-        const record = summaryRecord({ iface, mode: attached.mode, elapsedMs: s.elapsedMs(), stoppedBy: stop.reason }, accounting(stats, reader));
+        const record = summaryRecord({ iface, mode: attached.mode, elapsedMs: s.elapsedMs(), stoppedBy: stop.reason }, accounting(stats, reader), { ...(await s.cost()) });
         if (args.json) out.write([JSON.stringify(record)]);
         logSummary(record);
       },

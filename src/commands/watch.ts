@@ -6,7 +6,7 @@ import { DataOut } from "../output/stdout";
 import { withSession } from "../xdp/session";
 import {
   attachArgs, blockArgs, describeFilters, filterArgs, ifaceArgs, metricsArgs, outputArgs, parseCount, parseFilters, parseIface, parseMode,
-  parsePrometheusFile, parseSeconds, runArgs, sampleArgs,
+  parsePrometheusFile, parseSeconds, runArgs, statsArgs, sampleArgs,
 } from "./_args";
 import { RING_RECORDS, type Stats } from "../bpf/layout";
 
@@ -20,7 +20,7 @@ export default defineCommand({
     name: "watch",
     description: "Log the source of every IP packet arriving on an interface, until Ctrl-C",
   },
-  args: { ...ifaceArgs, ...runArgs, ...filterArgs, ...sampleArgs, ...blockArgs, ...metricsArgs, ...attachArgs, ...outputArgs },
+  args: { ...ifaceArgs, ...runArgs, ...filterArgs, ...sampleArgs, ...blockArgs, ...metricsArgs, ...attachArgs, ...statsArgs, ...outputArgs },
   async run({ args, rawArgs }) {
     const iface = parseIface(args.iface);
     const count = parseCount(args.count, "--count");
@@ -35,7 +35,7 @@ export default defineCommand({
 
     await withSession(
       {
-        iface, mode, object: args.object, force: args.force, durationSec,
+        iface, mode, object: args.object, force: args.force, durationSec, stats: args.stats,
         config: { log: true, sources: false, ...filters.config }, block: filters.block, srcFilter: filters.srcFilter,
       },
       async (s) => {
@@ -67,7 +67,7 @@ export default defineCommand({
         const last = await reader.poll();
         emit(last.packets);
         writeMetrics(last.stats);
-        const record = summaryRecord({ iface, mode: attached.mode, elapsedMs: s.elapsedMs(), stoppedBy: stop.reason }, accounting(last.stats, reader), { printed });
+        const record = summaryRecord({ iface, mode: attached.mode, elapsedMs: s.elapsedMs(), stoppedBy: stop.reason }, accounting(last.stats, reader), { printed, ...(await s.cost()) });
         if (args.json) out.write([JSON.stringify(record)]);
         logSummary(record);
       },

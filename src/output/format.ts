@@ -2,6 +2,7 @@
 import type { Stats } from "../bpf/layout";
 import { log } from "../log";
 import { formatAddress } from "../net/cidr";
+import type { ProgramCost } from "../xdp/cost";
 import type { LoggedPacket } from "../xdp/reader";
 
 const PROTO_NAMES: Record<number, string> = {
@@ -130,8 +131,8 @@ export interface RunInfo {
   stoppedBy?: string;
 }
 
-/** The last NDJSON record of a run; `extra` holds the command's own figures (watch: printed). */
-export function summaryRecord(run: RunInfo, acc: Accounting, extra: Record<string, number> = {}) {
+/** The last NDJSON record of a run; `extra` holds watch's `printed` and the program's measured cost. */
+export function summaryRecord(run: RunInfo, acc: Accounting, extra: { printed?: number } & Partial<ProgramCost> = {}) {
   return {
     type: "summary" as const,
     iface: run.iface,
@@ -144,7 +145,8 @@ export function summaryRecord(run: RunInfo, acc: Accounting, extra: Record<strin
 }
 
 function summaryLine(rec: ReturnType<typeof summaryRecord>): string {
-  return `${rec.iface}: ${accountingLine(rec)} in ${rec.duration_s} s${rec.exact ? "" : " (counts do not add up!)"}`;
+  const cost = rec.ns_per_packet === undefined ? "" : ` · program ${rec.ns_per_packet} ns/packet`;
+  return `${rec.iface}: ${accountingLine(rec)} in ${rec.duration_s} s${cost}${rec.exact ? "" : " (counts do not add up!)"}`;
 }
 
 /** The closing line on stderr: a warning when the run did not end as asked or the counts are off. */

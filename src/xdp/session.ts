@@ -8,11 +8,12 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { XwError } from "../errors";
 import { log } from "../log";
 import type { ProgramConfig } from "../bpf/layout";
-import { materialize } from "../bpf/embedded";
+import { materialize, type Materialized } from "../bpf/embedded";
 import type { Cidr } from "../net/cidr";
 import { attachProgram, detachProgram, type Attached, type ModeChoice } from "./program";
 import { isAlive, ownerFile, readOwner, removeIfEmpty, removePins, RUN_DIR } from "./pins";
 import { preflight } from "../system/checks";
+import { enableStats, programCost, type ProgramCost } from "./cost";
 import { Reader } from "./reader";
 
 /** Why a run ended; anything but the first four is a failure. */
@@ -56,6 +57,8 @@ export interface SessionOptions {
   block?: readonly Cidr[];
   srcFilter?: readonly Cidr[];
   durationSec?: number;
+  /** Turn on kernel.bpf_stats_enabled for the run (restored at exit). */
+  stats?: boolean;
 }
 
 export interface Session {
@@ -68,6 +71,8 @@ export interface Session {
   checkInterface(): void;
   /** Milliseconds since attach. */
   elapsedMs(): number;
+  /** The program's measured ns/packet so far, when the kernel counts it. */
+  cost(): Promise<ProgramCost | undefined>;
 }
 
 function claimOwner(iface: string): void {
@@ -99,7 +104,10 @@ function readIfindex(iface: string): number | undefined {
 }
 
 export async function withSession<T>(opts: SessionOptions, body: (s: Session) => Promise<T>): Promise<T> {
+  await preflight();
+  claimOwner(opts.iface);
   const stop = new Stop();
+  // Caught from here on, also while attaching: the run then ends as soon as it can, cleanly.
   const onSignal = (sig: NodeJS.Signals) => {
     log.debug(`received ${sig}`);
     stop.stop("signal", sig);
@@ -107,18 +115,16 @@ export async function withSession<T>(opts: SessionOptions, body: (s: Session) =>
   const signals: NodeJS.Signals[] = ["SIGINT", "SIGTERM", "SIGHUP"];
   for (const sig of signals) process.on(sig, onSignal);
 
-  await preflight();
-  claimOwner(opts.iface);
-  const embedded = opts.object ? undefined : await materialize().catch((err) => {
-    releaseOwner(opts.iface);
-    throw err;
-  });
+  let restoreStats = () => undefined as void;
+  let embedded: Materialized | undefined;
   let attached: Attached | undefined;
   let reader: Reader | undefined;
   let detached = false;
-  const started = performance.now();
   let timer: Timer | undefined;
+  const started = performance.now();
   try {
+    if (opts.stats) restoreStats = enableStats();
+    if (!opts.object) embedded = await materialize();
     attached = await attachProgram({ ...opts, object: opts.object ?? embedded!.object });
     // Loaded: the temp copy is not needed any more, and a kill -9 must not leave it behind.
     embedded?.remove();
@@ -139,6 +145,7 @@ export async function withSession<T>(opts: SessionOptions, body: (s: Session) =>
         if (readIfindex(att.iface) !== att.ifindex) stop.stop("interface gone", `${att.iface} was deleted or moved to another network namespace`);
       },
       elapsedMs: () => performance.now() - started,
+      cost: () => programCost(att.progId),
     };
     const result = await body(session);
     if (stop.reason === "interface gone") throw new XwError(stop.detail ?? `${opts.iface} went away`);
@@ -150,6 +157,7 @@ export async function withSession<T>(opts: SessionOptions, body: (s: Session) =>
     await reader?.close();
     if (attached) removePins(attached.pins);
     embedded?.remove();
+    restoreStats();
     releaseOwner(opts.iface);
   }
 }

@@ -97,4 +97,19 @@ describe.skipIf(!kernelReady)("watch on a real veth pair", () => {
       rmSync(dir, { recursive: true, force: true });
     }
   }, 30_000);
+
+  test("--stats reports the program's measured ns/packet and puts the sysctl back", async () => {
+    const sysctl = "/proc/sys/kernel/bpf_stats_enabled";
+    const before = (await Bun.file(sysctl).text()).trim();
+    const run = start(["watch", "-i", veth.host, "--json", "--count", "50", "--stats"]);
+    await run.attached;
+    expect((await Bun.file(sysctl).text()).trim()).toBe("1");
+    await veth.send(testSources(50, 60).map((src) => ipv4Frame({ src })));
+    const { code, stdout } = await run.done;
+    expect(code).toBe(0);
+    const summary = ndjson(stdout).at(-1)!;
+    expect(summary.run_cnt).toBe(summary.seen);
+    expect(summary.ns_per_packet as number).toBeGreaterThan(0);
+    expect((await Bun.file(sysctl).text()).trim()).toBe(before);
+  }, 30_000);
 });
