@@ -50,21 +50,14 @@ struct {
 	__uint(value_size, sizeof(struct xw_source_value));
 } xw_sources SEC(".maps");
 
+/* Source ranges: --block drops them, --src logs only them. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
 	__uint(max_entries, XW_CIDRS_MAX);
 	__uint(key_size, sizeof(struct xw_cidr_key));
 	__uint(value_size, sizeof(__u8));
 	__uint(map_flags, BPF_F_NO_PREALLOC);
-} xw_block SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
-	__uint(max_entries, XW_CIDRS_MAX);
-	__uint(key_size, sizeof(struct xw_cidr_key));
-	__uint(value_size, sizeof(__u8));
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-} xw_src_filter SEC(".maps");
+} xw_block SEC(".maps"), xw_src_filter SEC(".maps");
 
 #ifndef barrier
 #define barrier() asm volatile("" ::: "memory")

@@ -53,16 +53,27 @@ if (!rates.every(positive) || !positive(frameCount) || !positive(senders) || rat
   console.error("usage: bun scripts/bench-e2e.ts [--rates 100000,400000] [--frames 200000] [--senders 1] [--json]");
   process.exit(2);
 }
-for (const tool of ["trafgen", "tcpdump", "ip"]) if (!Bun.which(tool)) throw new Error(`${tool} not found (scripts/setup.sh installs it)`);
-if (!existsSync(BIN)) throw new Error(`${BIN} missing: run node_modules/.bin/bun run build`);
+const missing = [
+  ...(process.getuid?.() === 0 ? [] : ["root"]),
+  ...["trafgen", "tcpdump", "ip"].filter((tool) => !Bun.which(tool)),
+  ...(existsSync(BIN) ? [] : [`${BIN} (node_modules/.bin/bun run build)`]),
+];
+if (missing.length > 0) {
+  console.error(`bench-e2e needs ${missing.join(", ")}; scripts/setup.sh installs the tools`);
+  process.exit(1);
+}
 
 /** Every process we started and that may still run: the cleanup's list. */
 const live = new Set<Bun.Subprocess>();
 let interrupted: NodeJS.Signals | undefined;
 
-/** The one way this script starts a process; after Ctrl-C it refuses, which ends the run. */
-function spawn(argv: string[]): Bun.Subprocess<"ignore", "pipe", "pipe"> {
+/** Ctrl-C also stops the process of the moment, which then looks finished: each step asks here. */
+function checkInterrupted(): void {
   if (interrupted) throw new Error(`interrupted by ${interrupted}`);
+}
+
+function spawn(argv: string[]): Bun.Subprocess<"ignore", "pipe", "pipe"> {
+  checkInterrupted();
   const proc = Bun.spawn(argv, { stdin: "ignore", stdout: "pipe", stderr: "pipe" });
   live.add(proc);
   void proc.exited.then(() => live.delete(proc));
@@ -137,9 +148,13 @@ function cpuNow(pid: number): { self: number; children: Record<string, number> }
   return { self: read(String(pid)).cpu, children };
 }
 
-/** The shared frame builder's 64-byte IPv4 UDP frame, with the last two source bytes random and the IP checksum redone. */
+/**
+ * The shared frame builder's 64-byte IPv4 UDP frame, with the last two source
+ * bytes random and the IP checksum redone. Ports no dissector claims, so
+ * tcpdump prints one plain line per frame.
+ */
 function trafgenConfig(): string {
-  const frame = ipv4Frame({ src: "198.18.0.0", dst: "198.19.255.254", payload: 64 - H.eth - H.ipv4 - H.udp });
+  const frame = ipv4Frame({ src: "198.18.0.0", dst: "198.19.255.254", sport: 40000, dport: 40001, payload: 64 - H.eth - H.ipv4 - H.udp });
   const ipChecksum = H.eth + 10;
   const srcLow = H.eth + 14;
   const parts: string[] = [];
@@ -245,8 +260,11 @@ const round = (n: number, digits = 2) => Number(n.toFixed(digits));
 
 async function measureRate(veth: Veth, conf: string, rate: number) {
   const start = await startup(veth.host);
+  checkInterrupted();
   const watch = await runWatch(veth, conf, rate);
+  checkInterrupted();
   const dump = await runTcpdump(veth, conf, rate);
+  checkInterrupted();
   const s = watch.summary;
   return {
     type: "bench-e2e",
@@ -314,9 +332,8 @@ async function main(): Promise<number> {
     else console.log(table(rows));
     return 0;
   } catch (err) {
-    if (interrupted) return 130;
-    console.error(`bench-e2e: ${(err as Error).message}`);
-    return 1;
+    console.error(`bench-e2e: ${interrupted ? `interrupted by ${interrupted}` : (err as Error).message}`);
+    return interrupted ? 130 : 1;
   } finally {
     await stopAll();
     if (veth) {

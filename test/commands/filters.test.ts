@@ -1,7 +1,7 @@
 /** In-kernel filters and --block on a real veth pair: exact counts, and blocked frames never reach the host. */
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
 import { arpFrame, ipv4Frame, ipv6Frame } from "../support/frames";
-import { createVeth, kernelReady, leftovers, ndjson, runDuring, xdpwatch, type Veth } from "../support/kernel";
+import { createVeth, kernelReady, leftovers, ndjson, runDuring, xdpwatch, useVeth } from "../support/kernel";
 
 const hasTcpdump = Bun.which("tcpdump") !== null;
 
@@ -37,15 +37,7 @@ async function capture(iface: string, count: number) {
 const tally = (items: string[]) => items.reduce<Record<string, number>>((acc, s) => ({ ...acc, [s]: (acc[s] ?? 0) + 1 }), {});
 
 describe.skipIf(!kernelReady)("filters and --block on a real veth pair", () => {
-  let veth: Veth;
-  beforeEach(async () => {
-    veth = await createVeth();
-  });
-  afterEach(async () => {
-    const left = await leftovers(veth.host);
-    await veth.remove();
-    expect(left).toEqual([]);
-  });
+  const lab = useVeth();
 
   test.skipIf(!hasTcpdump)("--block: 20 frames from 198.18.3.5 and 10 from 2001:db8:3::5 never reach the host, 20 from 198.18.4.5 and 10 from 2001:db8:4::5 all do", async () => {
     const frames = [
@@ -55,11 +47,11 @@ describe.skipIf(!kernelReady)("filters and --block on a real veth pair", () => {
     ];
     let captured: Promise<string[]> | undefined;
     const { code, stdout, stderr } = await runDuring(
-      ["watch", "-i", veth.host, "--json", "--block", "198.18.3.0/24", "--block=2001:db8:3::/48"],
-      veth,
+      ["watch", "-i", lab.veth.host, "--json", "--block", "198.18.3.0/24", "--block=2001:db8:3::/48"],
+      lab.veth,
       async () => {
-        captured = (await capture(veth.host, 30)).packets;
-        await veth.send(frames);
+        captured = (await capture(lab.veth.host, 30)).packets;
+        await lab.veth.send(frames);
         return frames.length;
       },
     );
@@ -71,8 +63,8 @@ describe.skipIf(!kernelReady)("filters and --block on a real veth pair", () => {
   }, 30_000);
 
   test("--block on top: dropped frames are counted as blocked, not per source", async () => {
-    const { code, stdout } = await runDuring(["top", "-i", veth.host, "--json", "--block", "198.18.3.0/24"], veth, async () => {
-      await veth.send([ipv4Frame({ src: "198.18.3.5" }), ipv4Frame({ src: "198.18.3.6" }), ipv4Frame({ src: "198.18.4.5" })]);
+    const { code, stdout } = await runDuring(["top", "-i", lab.veth.host, "--json", "--block", "198.18.3.0/24"], lab.veth, async () => {
+      await lab.veth.send([ipv4Frame({ src: "198.18.3.5" }), ipv4Frame({ src: "198.18.3.6" }), ipv4Frame({ src: "198.18.4.5" })]);
       return 3;
     });
     expect(code).toBe(0);
@@ -151,9 +143,9 @@ describe.skipIf(!kernelReady)("filters and --block on a real veth pair", () => {
       printed: { "198.18.12.1": 1, "198.18.12.5": 1, "198.18.12.9": 1 },
     },
   ])("watch $name", async ({ args, frames, want, printed }) => {
-    const { code, stdout, stderr } = await runDuring(["watch", "-i", veth.host, "--json", ...args], veth, async () => {
+    const { code, stdout, stderr } = await runDuring(["watch", "-i", lab.veth.host, "--json", ...args], lab.veth, async () => {
       // One CPU: the kernel samples per CPU, so the logged frames are known exactly.
-      await veth.send(frames, { cpu: 0 });
+      await lab.veth.send(frames, { cpu: 0 });
       return frames.length;
     });
     expect(code, stderr).toBe(0);
@@ -179,7 +171,7 @@ describe.skipIf(!kernelReady)("filters and --block on a real veth pair", () => {
     ["top", ["--limit", "0"], /--limit must be a whole number from 1 to 16384/],
     ["watch", ["--prometheus-file", "/nonexistent-xw/x.prom"], /--prometheus-file: directory \/nonexistent-xw does not exist/],
   ])("%s %p: exit 2, one error line, nothing attached", async (cmd, args, message) => {
-    const r = await xdpwatch([cmd, "-i", veth.host, ...args]);
+    const r = await xdpwatch([cmd, "-i", lab.veth.host, ...args]);
     expect(r.code).toBe(2);
     const lines = r.stderr.trimEnd().split("\n");
     expect(lines[0]).toMatch(/^xdpwatch: error: /);

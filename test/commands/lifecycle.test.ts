@@ -3,43 +3,36 @@ import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ipv4Frame } from "../support/frames";
-import { createVeth, kernelReady, leftovers, ndjson, start, xdpwatch, type Veth } from "../support/kernel";
+import { createVeth, kernelReady, leftovers, ndjson, start, xdpwatch, useVeth } from "../support/kernel";
 
 describe.skipIf(!kernelReady)("attach, status, detach", () => {
-  let veth: Veth;
-  beforeEach(async () => {
-    veth = await createVeth();
-  });
-  afterEach(async () => {
-    await xdpwatch(["detach", "-i", veth.host]);
-    await veth.remove();
-  });
+  const lab = useVeth({ leftovers: "unchecked" });
 
   test("attach leaves the program and pins; status lists it as ours; detach removes everything, twice", async () => {
-    const attach = await xdpwatch(["attach", "--iface", veth.host, "--mode", "generic", "--json"]);
+    const attach = await xdpwatch(["attach", "--iface", lab.veth.host, "--mode", "generic", "--json"]);
     expect(attach.code, attach.stderr).toBe(0);
-    expect(ndjson(attach.stdout)[0]).toMatchObject({ type: "attached", iface: veth.host, mode: "generic" });
-    expect(existsSync(`/sys/fs/bpf/xdpwatch/${veth.host}/maps/xw_stats`)).toBe(true);
+    expect(ndjson(attach.stdout)[0]).toMatchObject({ type: "attached", iface: lab.veth.host, mode: "generic" });
+    expect(existsSync(`/sys/fs/bpf/xdpwatch/${lab.veth.host}/maps/xw_stats`)).toBe(true);
 
     const status = await xdpwatch(["status", "--json"]);
     expect(status.code).toBe(0);
-    const row = ndjson(status.stdout).find((r) => r.iface === veth.host);
+    const row = ndjson(status.stdout).find((r) => r.iface === lab.veth.host);
     expect(row).toMatchObject({ type: "status", ours: true, name: "xdpwatch", mode: "generic" });
 
-    const detach = await xdpwatch(["detach", "--iface", veth.host]);
+    const detach = await xdpwatch(["detach", "--iface", lab.veth.host]);
     expect(detach.code, detach.stderr).toBe(0);
-    expect(await leftovers(veth.host)).toEqual([]);
-    const again = await xdpwatch(["detach", "--iface", veth.host]);
+    expect(await leftovers(lab.veth.host)).toEqual([]);
+    const again = await xdpwatch(["detach", "--iface", lab.veth.host]);
     expect(again.code).toBe(0);
     expect(again.stderr).toContain("nothing of xdpwatch's");
-    expect(ndjson((await xdpwatch(["status", "--json"])).stdout).some((r) => r.iface === veth.host)).toBe(false);
+    expect(ndjson((await xdpwatch(["status", "--json"])).stdout).some((r) => r.iface === lab.veth.host)).toBe(false);
   }, 30_000);
 
   test("watch refuses an interface where `attach` left the program, and says how to clean it", async () => {
-    expect((await xdpwatch(["attach", "-i", veth.host])).code).toBe(0);
-    const watch = await xdpwatch(["watch", "-i", veth.host, "--duration", "1"]);
+    expect((await xdpwatch(["attach", "-i", lab.veth.host])).code).toBe(0);
+    const watch = await xdpwatch(["watch", "-i", lab.veth.host, "--duration", "1"]);
     expect(watch.code).toBe(1);
-    expect(watch.stderr).toContain(`xdpwatch detach --iface ${veth.host}`);
+    expect(watch.stderr).toContain(`xdpwatch detach --iface ${lab.veth.host}`);
   }, 30_000);
 
   test.skipIf(!Bun.which("clang"))("build compiles the embedded source; watch --object loads the result", async () => {
@@ -49,9 +42,9 @@ describe.skipIf(!kernelReady)("attach, status, detach", () => {
       const build = await xdpwatch(["build", "--out", out]);
       expect(build.code, build.stderr).toBe(0);
       expect(existsSync(out)).toBe(true);
-      const run = start(["watch", "-i", veth.host, "--json", "-c", "1", "--object", out]);
+      const run = start(["watch", "-i", lab.veth.host, "--json", "-c", "1", "--object", out]);
       await run.attached;
-      await veth.send([ipv4Frame({ src: "198.18.7.7" })]);
+      await lab.veth.send([ipv4Frame({ src: "198.18.7.7" })]);
       const { code, stdout } = await run.done;
       expect(code).toBe(0);
       expect(ndjson(stdout)[0]).toMatchObject({ src: "198.18.7.7" });

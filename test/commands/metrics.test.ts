@@ -4,7 +4,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ipv4Frame, ipv6Frame } from "../support/frames";
-import { createVeth, kernelReady, leftovers, ndjson, runDuring, waitForSeen, xdpwatch, type Veth } from "../support/kernel";
+import { createVeth, kernelReady, leftovers, ndjson, runDuring, waitForSeen, xdpwatch, useVeth } from "../support/kernel";
 
 /** Samples by `name{labels}` as written, values as numbers; every sample line must parse. */
 function parseMetrics(text: string): Map<string, number> {
@@ -22,21 +22,12 @@ const dir = mkdtempSync(join(tmpdir(), "xw-metrics-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe.skipIf(!kernelReady)("Prometheus metrics on a real veth pair", () => {
-  let veth: Veth;
-  beforeEach(async () => {
-    veth = await createVeth();
-  });
-  afterEach(async () => {
-    await xdpwatch(["detach", "-i", veth.host]);
-    const left = await leftovers(veth.host);
-    await veth.remove();
-    expect(left).toEqual([]);
-  });
+  const lab = useVeth({ leftovers: "after detach" });
 
   test("watch --prometheus-file: the file left at exit matches the summary", async () => {
     const file = join(dir, "watch.prom");
-    const { code, stdout, stderr } = await runDuring(["watch", "-i", veth.host, "--json", "--block", "198.18.3.0/24", "--proto", "udp", "--prometheus-file", file], veth, async () => {
-      await veth.send([
+    const { code, stdout, stderr } = await runDuring(["watch", "-i", lab.veth.host, "--json", "--block", "198.18.3.0/24", "--proto", "udp", "--prometheus-file", file], lab.veth, async () => {
+      await lab.veth.send([
         ...Array.from({ length: 4 }, () => ipv4Frame({ src: "198.18.3.1" })),
         ...Array.from({ length: 5 }, () => ipv4Frame({ src: "198.18.4.1" })),
         ...Array.from({ length: 2 }, () => ipv6Frame({ src: "2001:db8::1", proto: "tcp" })),
@@ -47,7 +38,7 @@ describe.skipIf(!kernelReady)("Prometheus metrics on a real veth pair", () => {
     const summary = ndjson(stdout).at(-1)!;
     expect(summary).toMatchObject({ seen: 11, logged: 5, blocked: 4, filtered: 2, exact: true });
     const m = parseMetrics(readFileSync(file, "utf8"));
-    const l = `iface="${veth.host}"`;
+    const l = `iface="${lab.veth.host}"`;
     expect(m.get(`xdpwatch_seen_packets_total{${l}}`)).toBe(summary.seen as number);
     expect(m.get(`xdpwatch_bytes_total{${l}}`)).toBe(summary.bytes as number);
     for (const outcome of ["logged", "sampled_out", "counted", "filtered", "blocked", "not_ip", "malformed"])
@@ -61,8 +52,8 @@ describe.skipIf(!kernelReady)("Prometheus metrics on a real veth pair", () => {
 
   test("top --prometheus-file: per-source counters match the final snapshot", async () => {
     const file = join(dir, "top.prom");
-    const { code, stdout } = await runDuring(["top", "-i", veth.host, "--json", "--limit", "2", "--prometheus-file", file], veth, async () => {
-      await veth.send([
+    const { code, stdout } = await runDuring(["top", "-i", lab.veth.host, "--json", "--limit", "2", "--prometheus-file", file], lab.veth, async () => {
+      await lab.veth.send([
         ...Array.from({ length: 3 }, () => ipv4Frame({ src: "198.18.5.1" })),
         ...Array.from({ length: 2 }, () => ipv6Frame({ src: "2001:db8:5::1", payload: 10 })),
         ipv4Frame({ src: "198.18.5.3" }),
@@ -73,7 +64,7 @@ describe.skipIf(!kernelReady)("Prometheus metrics on a real veth pair", () => {
     const records = ndjson(stdout);
     const last = records.at(-2)!;
     const m = parseMetrics(readFileSync(file, "utf8"));
-    const l = `iface="${veth.host}"`;
+    const l = `iface="${lab.veth.host}"`;
     expect(m.get(`xdpwatch_sources_tracked{${l}}`)).toBe(3);
     expect(m.get(`xdpwatch_sources_evicted_total{${l}}`)).toBe(0);
     expect(m.get(`xdpwatch_packets_total{${l},outcome="counted"}`)).toBe(records.at(-1)!.counted as number);
@@ -89,19 +80,19 @@ describe.skipIf(!kernelReady)("Prometheus metrics on a real veth pair", () => {
 
   test("attach --sources --block, then metrics (stdout and file), then detach", async () => {
     const atAttach = join(dir, "attach.prom");
-    const attach = await xdpwatch(["attach", "-i", veth.host, "--sources", "--block", "2001:db8:6::/48", "--prometheus-file", atAttach]);
+    const attach = await xdpwatch(["attach", "-i", lab.veth.host, "--sources", "--block", "2001:db8:6::/48", "--prometheus-file", atAttach]);
     expect(attach.code, attach.stderr).toBe(0);
-    const l = `iface="${veth.host}"`;
+    const l = `iface="${lab.veth.host}"`;
     expect(parseMetrics(readFileSync(atAttach, "utf8")).get(`xdpwatch_seen_packets_total{${l}}`)).toBe(0);
 
-    await veth.send([
+    await lab.veth.send([
       ...Array.from({ length: 7 }, () => ipv4Frame({ src: "198.18.6.1" })),
       ...Array.from({ length: 3 }, () => ipv4Frame({ src: "198.18.6.2" })),
       ...Array.from({ length: 5 }, () => ipv6Frame({ src: "2001:db8:6::1" })),
     ]);
-    await waitForSeen(veth.host, 15);
+    await waitForSeen(lab.veth.host, 15);
 
-    const printed = await xdpwatch(["metrics", "-i", veth.host]);
+    const printed = await xdpwatch(["metrics", "-i", lab.veth.host]);
     expect(printed.code, printed.stderr).toBe(0);
     expect(printed.stderr).toBe("");
     const m = parseMetrics(printed.stdout);
@@ -113,26 +104,26 @@ describe.skipIf(!kernelReady)("Prometheus metrics on a real veth pair", () => {
     expect(m.get(`xdpwatch_sources_tracked{${l}}`)).toBe(2);
 
     const file = join(dir, "cron.prom");
-    const written = await xdpwatch(["metrics", "-i", veth.host, "--limit", "1", "--prometheus-file", file]);
+    const written = await xdpwatch(["metrics", "-i", lab.veth.host, "--limit", "1", "--prometheus-file", file]);
     expect(written.code, written.stderr).toBe(0);
     expect(written.stdout + written.stderr).toBe("");
     const fromFile = parseMetrics(readFileSync(file, "utf8"));
     expect([...fromFile.keys()].filter((k) => k.startsWith("xdpwatch_source_packets_total"))).toEqual([`xdpwatch_source_packets_total{${l},src="198.18.6.1"}`]);
 
-    expect((await xdpwatch(["detach", "-i", veth.host])).code).toBe(0);
-    const after = await xdpwatch(["metrics", "-i", veth.host]);
+    expect((await xdpwatch(["detach", "-i", lab.veth.host])).code).toBe(0);
+    const after = await xdpwatch(["metrics", "-i", lab.veth.host]);
     expect(after.code).toBe(1);
-    expect(after.stderr.split("\n")[0]).toBe(`xdpwatch: error: xdpwatch is not attached to ${veth.host}`);
+    expect(after.stderr.split("\n")[0]).toBe(`xdpwatch: error: xdpwatch is not attached to ${lab.veth.host}`);
   }, 30_000);
 
   test("attach without --sources stays log-only: no per-source metrics", async () => {
-    expect((await xdpwatch(["attach", "-i", veth.host])).code).toBe(0);
-    await veth.send([ipv4Frame({ src: "198.18.6.9" }), ipv4Frame({ src: "198.18.6.9" })]);
-    await waitForSeen(veth.host, 2);
-    const r = await xdpwatch(["metrics", "-i", veth.host]);
+    expect((await xdpwatch(["attach", "-i", lab.veth.host])).code).toBe(0);
+    await lab.veth.send([ipv4Frame({ src: "198.18.6.9" }), ipv4Frame({ src: "198.18.6.9" })]);
+    await waitForSeen(lab.veth.host, 2);
+    const r = await xdpwatch(["metrics", "-i", lab.veth.host]);
     expect(r.code).toBe(0);
     const m = parseMetrics(r.stdout);
-    expect(m.get(`xdpwatch_packets_total{iface="${veth.host}",outcome="logged"}`)).toBe(2);
+    expect(m.get(`xdpwatch_packets_total{iface="${lab.veth.host}",outcome="logged"}`)).toBe(2);
     expect([...m.keys()].some((k) => k.startsWith("xdpwatch_source"))).toBe(false);
   }, 30_000);
 });

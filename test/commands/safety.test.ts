@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync, symlinkSync, mkdirSync, writeFileSync } from "node
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ipv4Frame, testSources } from "../support/frames";
-import { BIN, createVeth, kernelReady, leftovers, ndjson, sh, start, xdpwatch, type Veth } from "../support/kernel";
+import { BIN, createVeth, kernelReady, leftovers, ndjson, sh, start, xdpwatch, useVeth } from "../support/kernel";
 
 const work = mkdtempSync(join(tmpdir(), "xw-safety-"));
 const FOREIGN = join(work, "foreign.o");
@@ -40,50 +40,42 @@ async function attachedIds(iface: string): Promise<number[]> {
 }
 
 describe.skipIf(!kernelReady)("safety on a real veth pair", () => {
-  let veth: Veth;
-  beforeEach(async () => {
-    veth = await createVeth();
-  });
-  afterEach(async () => {
-    await xdpwatch(["detach", "-i", veth.host]);
-    await sh(["ip", "link", "set", "dev", veth.host, "xdpgeneric", "off"]);
-    await veth.remove();
-  });
+  const lab = useVeth({ leftovers: "unchecked" });
 
   test.skipIf(!hasClang)("another program is never replaced or removed, only named", async () => {
-    const id = await attachForeign(veth.host);
+    const id = await attachForeign(lab.veth.host);
     for (const cmd of [["watch", "--duration", "1"], ["attach"]]) {
-      const r = await xdpwatch([...cmd, "-i", veth.host]);
+      const r = await xdpwatch([...cmd, "-i", lab.veth.host]);
       expect(r.code).toBe(1);
       expect(r.stderr).toContain(`already has an XDP program that xdpwatch did not attach (id ${id}, name someone_elses`);
       expect(r.stderr).toContain("--force");
     }
-    const detach = await xdpwatch(["detach", "-i", veth.host]);
+    const detach = await xdpwatch(["detach", "-i", lab.veth.host]);
     expect(detach.code).toBe(0);
-    expect(detach.stderr).toContain(`left alone: ${veth.host} has program id ${id}`);
-    expect(await attachedIds(veth.host)).toEqual([id]);
-    const status = ndjson((await xdpwatch(["status", "--json"])).stdout).find((r) => r.iface === veth.host);
+    expect(detach.stderr).toContain(`left alone: ${lab.veth.host} has program id ${id}`);
+    expect(await attachedIds(lab.veth.host)).toEqual([id]);
+    const status = ndjson((await xdpwatch(["status", "--json"])).stdout).find((r) => r.iface === lab.veth.host);
     expect(status).toMatchObject({ prog_id: id, name: "someone_elses", ours: false });
   }, 30_000);
 
   test.skipIf(!hasClang)("--force replaces it and says what it replaced", async () => {
-    const id = await attachForeign(veth.host);
-    const r = await xdpwatch(["watch", "-i", veth.host, "--force", "--duration", "0.5"]);
+    const id = await attachForeign(lab.veth.host);
+    const r = await xdpwatch(["watch", "-i", lab.veth.host, "--force", "--duration", "0.5"]);
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stderr).toContain(`replacing the XDP program on ${veth.host} (id ${id}, name someone_elses`);
-    expect(await leftovers(veth.host)).toEqual([]);
+    expect(r.stderr).toContain(`replacing the XDP program on ${lab.veth.host} (id ${id}, name someone_elses`);
+    expect(await leftovers(lab.veth.host)).toEqual([]);
   }, 30_000);
 
   test("one watcher per interface; two interfaces are watched independently", async () => {
     const other = await createVeth();
     try {
-      const a = start(["watch", "-i", veth.host, "--json", "-c", "3"]);
+      const a = start(["watch", "-i", lab.veth.host, "--json", "-c", "3"]);
       const b = start(["watch", "-i", other.host, "--json", "-c", "2"]);
       await Promise.all([a.attached, b.attached]);
-      const second = await xdpwatch(["watch", "-i", veth.host, "--duration", "1"]);
+      const second = await xdpwatch(["watch", "-i", lab.veth.host, "--duration", "1"]);
       expect(second.code).toBe(1);
       expect(second.stderr).toMatch(/already watched by xdpwatch \(pid \d+\)/);
-      await veth.send(testSources(3, 30).map((src) => ipv4Frame({ src })));
+      await lab.veth.send(testSources(3, 30).map((src) => ipv4Frame({ src })));
       await other.send(testSources(2, 40).map((src) => ipv4Frame({ src })));
       const [ra, rb] = await Promise.all([a.done, b.done]);
       expect(ndjson(ra.stdout).filter((r) => r.type === "packet").map((p) => p.src).sort()).toEqual(testSources(3, 30));
@@ -95,58 +87,58 @@ describe.skipIf(!kernelReady)("safety on a real veth pair", () => {
   }, 30_000);
 
   test.each(["SIGTERM", "SIGHUP", "SIGINT"] as const)("%s: detach, summary, exit 0", async (signal) => {
-    const run = start(["watch", "-i", veth.host, "--json"]);
+    const run = start(["watch", "-i", lab.veth.host, "--json"]);
     await run.attached;
-    await veth.send([ipv4Frame({ src: "198.18.8.1" })]);
+    await lab.veth.send([ipv4Frame({ src: "198.18.8.1" })]);
     await Bun.sleep(200);
     run.proc.kill(signal);
     const { code, stdout } = await run.done;
     expect(code).toBe(0);
     expect(ndjson(stdout).at(-1)).toMatchObject({ type: "summary", seen: 1, logged: 1, exact: true, stopped_by: "signal" });
-    expect(await leftovers(veth.host)).toEqual([]);
+    expect(await leftovers(lab.veth.host)).toEqual([]);
   }, 30_000);
 
   test("stdout closed (| head -2): detaches and exits at once", async () => {
-    const run = start([], { argv: ["bash", "-c", `${BIN} watch -i ${veth.host} | head -2`] });
+    const run = start([], { argv: ["bash", "-c", `${BIN} watch -i ${lab.veth.host} | head -2`] });
     await run.attached;
     // Like any Unix writer, it learns that the reader left on its next write: keep traffic coming.
     let finished = false;
     void run.done.then(() => (finished = true));
     for (let i = 0; i < 50 && !finished; i++) {
-      await veth.send(testSources(5, 50).map((src) => ipv4Frame({ src })));
+      await lab.veth.send(testSources(5, 50).map((src) => ipv4Frame({ src })));
       await Bun.sleep(100);
     }
     const { code, stdout } = await run.done;
     expect(code).toBe(0);
     expect(stdout.trim().split("\n")).toHaveLength(2);
-    expect(await leftovers(veth.host)).toEqual([]);
+    expect(await leftovers(lab.veth.host)).toEqual([]);
   }, 30_000);
 
   test("kill -9 leaves the program attached; the next watch says what is stale; detach cleans it all", async () => {
-    const run = start(["watch", "-i", veth.host]);
+    const run = start(["watch", "-i", lab.veth.host]);
     await run.attached;
     run.proc.kill("SIGKILL");
     await run.done;
-    expect((await leftovers(veth.host)).length).toBeGreaterThan(0);
-    const next = await xdpwatch(["watch", "-i", veth.host, "--duration", "1"]);
+    expect((await leftovers(lab.veth.host)).length).toBeGreaterThan(0);
+    const next = await xdpwatch(["watch", "-i", lab.veth.host, "--duration", "1"]);
     expect(next.code).toBe(1);
     expect(next.stderr).toContain("with no process watching it");
-    expect(next.stderr).toContain(`xdpwatch detach --iface ${veth.host}`);
-    expect((await xdpwatch(["detach", "-i", veth.host])).code).toBe(0);
-    expect(await leftovers(veth.host)).toEqual([]);
+    expect(next.stderr).toContain(`xdpwatch detach --iface ${lab.veth.host}`);
+    expect((await xdpwatch(["detach", "-i", lab.veth.host])).code).toBe(0);
+    expect(await leftovers(lab.veth.host)).toEqual([]);
   }, 30_000);
 
   test.each(["deleted", "moved to another namespace"])("the interface is %s while watching: clear error, pins cleaned, exit 1", async (how) => {
-    const run = start(["watch", "-i", veth.host, "--json"]);
+    const run = start(["watch", "-i", lab.veth.host, "--json"]);
     await run.attached;
-    if (how === "deleted") await sh(["ip", "link", "del", veth.host]);
-    else await sh(["ip", "link", "set", "dev", veth.host, "netns", veth.ns]);
+    if (how === "deleted") await sh(["ip", "link", "del", lab.veth.host]);
+    else await sh(["ip", "link", "set", "dev", lab.veth.host, "netns", lab.veth.ns]);
     const { code, stderr, stdout } = await run.done;
     expect(code).toBe(1);
-    expect(stderr).toContain(`${veth.host} was deleted or moved to another network namespace`);
+    expect(stderr).toContain(`${lab.veth.host} was deleted or moved to another network namespace`);
     expect(ndjson(stdout).at(-1)).toMatchObject({ type: "summary", stopped_by: "interface gone" });
-    expect(await leftovers(veth.host)).toEqual([]);
-    if (how !== "deleted") expect((await veth.inNs(["ip", "-j", "link", "show", "dev", veth.host])).stdout).toContain(veth.host);
+    expect(await leftovers(lab.veth.host)).toEqual([]);
+    if (how !== "deleted") expect((await lab.veth.inNs(["ip", "-j", "link", "show", "dev", lab.veth.host])).stdout).toContain(lab.veth.host);
   }, 30_000);
 
   test("native mode refused by the driver: the error names the mode to try", async () => {
@@ -161,11 +153,11 @@ describe.skipIf(!kernelReady)("safety on a real veth pair", () => {
     try {
       mkdirSync(join(dir, "bin"));
       symlinkSync(Bun.which("ip")!, join(dir, "bin", "ip"));
-      const r = await xdpwatch(["watch", "-i", veth.host, "--duration", "1"], { env: { PATH: join(dir, "bin") } });
+      const r = await xdpwatch(["watch", "-i", lab.veth.host, "--duration", "1"], { env: { PATH: join(dir, "bin") } });
       expect(r.code).toBe(1);
       expect(r.stderr).toContain("bpftool not found on PATH");
       expect(r.stderr).toContain("apt-get install bpftool");
-      expect(await leftovers(veth.host)).toEqual([]);
+      expect(await leftovers(lab.veth.host)).toEqual([]);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -173,34 +165,27 @@ describe.skipIf(!kernelReady)("safety on a real veth pair", () => {
 });
 
 describe.skipIf(!kernelReady)("the machine is not ready", () => {
-  let veth: Veth;
-  beforeEach(async () => {
-    veth = await createVeth();
-  });
-  afterEach(async () => {
-    await xdpwatch(["detach", "-i", veth.host]);
-    await veth.remove();
-  });
+  const lab = useVeth({ leftovers: "unchecked" });
 
   test.skipIf(!Bun.which("setpriv"))("not root: one line saying so, nothing attached", async () => {
-    const r = await sh(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all", BIN, "watch", "-i", veth.host]);
+    const r = await sh(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all", BIN, "watch", "-i", lab.veth.host]);
     expect(r.code).toBe(1);
     expect(r.stderr.split("\n")[0]).toBe("xdpwatch: error: missing CAP_BPF / CAP_NET_ADMIN: xdpwatch needs root to load and attach XDP programs");
-    expect(await leftovers(veth.host)).toEqual([]);
+    expect(await leftovers(lab.veth.host)).toEqual([]);
   });
 
   test.skipIf(!Bun.which("unshare"))("bpffs not mounted: mounts it and says so", async () => {
-    const r = await sh(["unshare", "-m", "bash", "-c", `umount /sys/fs/bpf 2>/dev/null; ${BIN} watch -i ${veth.host} --duration 0.3`]);
+    const r = await sh(["unshare", "-m", "bash", "-c", `umount /sys/fs/bpf 2>/dev/null; ${BIN} watch -i ${lab.veth.host} --duration 0.3`]);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toContain("mounted bpffs at /sys/fs/bpf (it was not mounted)");
-    expect(await attachedIds(veth.host)).toEqual([]);
+    expect(await attachedIds(lab.veth.host)).toEqual([]);
   }, 30_000);
 
   test.skipIf(!Bun.which("unshare"))("bpffs not mounted and it cannot be: one line, nothing attached", async () => {
-    const r = await sh(["unshare", "-m", "bash", "-c", `umount /sys/fs/bpf 2>/dev/null; mount -t tmpfs -o ro tmpfs /sys/fs && ${BIN} watch -i ${veth.host} --duration 0.3`]);
+    const r = await sh(["unshare", "-m", "bash", "-c", `umount /sys/fs/bpf 2>/dev/null; mount -t tmpfs -o ro tmpfs /sys/fs && ${BIN} watch -i ${lab.veth.host} --duration 0.3`]);
     expect(r.code).toBe(1);
     expect(r.stderr.split("\n")[0]).toMatch(/^xdpwatch: error: bpffs is not mounted at \/sys\/fs\/bpf and mounting it failed/);
-    expect(await attachedIds(veth.host)).toEqual([]);
+    expect(await attachedIds(lab.veth.host)).toEqual([]);
   }, 30_000);
 
   test.skipIf(!hasClang)("the verifier rejects a modified program: its last lines are shown, nothing attached", async () => {
@@ -214,12 +199,12 @@ describe.skipIf(!kernelReady)("the machine is not ready", () => {
       writeFileSync(join(dir, "xdpwatch.h"), await Bun.file(join(import.meta.dir, "../../bpf/xdpwatch.h")).text());
       const build = await xdpwatch(["build", "--source", join(dir, "xdpwatch.c"), "--out", join(dir, "bad.o")]);
       expect(build.code, build.stderr).toBe(0);
-      const r = await xdpwatch(["watch", "-i", veth.host, "--object", join(dir, "bad.o"), "--duration", "1"]);
+      const r = await xdpwatch(["watch", "-i", lab.veth.host, "--object", join(dir, "bad.o"), "--duration", "1"]);
       expect(r.code).toBe(1);
       expect(r.stderr).toContain("the kernel's verifier rejected the program");
       expect(r.stderr).toMatch(/invalid access to packet|R\d/);
       expect(r.stderr).not.toMatch(/\n\s+at /);
-      expect(await leftovers(veth.host)).toEqual([]);
+      expect(await leftovers(lab.veth.host)).toEqual([]);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

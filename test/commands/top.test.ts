@@ -2,18 +2,10 @@ import { afterEach, beforeEach, describe, expect, test } from "bun:test";
 import { availableParallelism } from "node:os";
 import { SOURCES_MAX } from "../../src/bpf/layout";
 import { ipv4Frame, ipv6Frame, testSources } from "../support/frames";
-import { createVeth, kernelReady, leftovers, ndjson, runDuring, type Veth } from "../support/kernel";
+import { createVeth, kernelReady, leftovers, ndjson, runDuring, useVeth } from "../support/kernel";
 
 describe.skipIf(!kernelReady)("top on a real veth pair", () => {
-  let veth: Veth;
-  beforeEach(async () => {
-    veth = await createVeth();
-  });
-  afterEach(async () => {
-    const left = await leftovers(veth.host);
-    await veth.remove();
-    expect(left).toEqual([]);
-  });
+  const lab = useVeth();
 
   test("10 sources × 10, 20, … 100 frames, split over two CPUs: the last snapshot holds exactly those counts and bytes", async () => {
     const sources = testSources(10, 30);
@@ -21,9 +13,9 @@ describe.skipIf(!kernelReady)("top on a real veth pair", () => {
     const frames = (cpuShare: 0 | 1) =>
       sources.flatMap((src, i) => Array.from({ length: 5 * (i + 1) }, () => ipv4Frame({ src, payload: i, sport: 1000 + cpuShare })));
     const cpus = availableParallelism() > 1 ? [0, 1] : [0, 0];
-    const { code, stdout, stderr } = await runDuring(["top", "-i", veth.host, "--json", "--interval", "0.2"], veth, async () => {
-      await veth.send(frames(0), { cpu: cpus[0] });
-      await veth.send(frames(1), { cpu: cpus[1] });
+    const { code, stdout, stderr } = await runDuring(["top", "-i", lab.veth.host, "--json", "--interval", "0.2"], lab.veth, async () => {
+      await lab.veth.send(frames(0), { cpu: cpus[0] });
+      await lab.veth.send(frames(1), { cpu: cpus[1] });
       return 2 * 5 * 55;
     });
     expect(code, stderr).toBe(0);
@@ -32,7 +24,7 @@ describe.skipIf(!kernelReady)("top on a real veth pair", () => {
     const last = snapshots.at(-1)!;
     const want = sources.map((src, i) => ({ src, packets: 10 * (i + 1), bytes: 10 * (i + 1) * (42 + i) })).reverse();
     expect((last.sources as Record<string, unknown>[]).map(({ src, packets, bytes }) => ({ src, packets, bytes }))).toEqual(want);
-    expect(last).toMatchObject({ iface: veth.host, tracked: 10, evicted: 0 });
+    expect(last).toMatchObject({ iface: lab.veth.host, tracked: 10, evicted: 0 });
     for (const s of last.sources as Record<string, string>[]) expect(Date.parse(s.first_seen!)).toBeLessThanOrEqual(Date.parse(s.last_seen!));
     expect(records.at(-1)).toMatchObject({ type: "summary", seen: 550, counted: 550, logged: 0, lost: 0, filtered: 0, exact: true, stopped_by: "signal" });
     expect(records.slice(0, -1).every((r) => r.type === "sources")).toBe(true);
@@ -40,8 +32,8 @@ describe.skipIf(!kernelReady)("top on a real veth pair", () => {
 
   test("--limit keeps the busiest; IPv6 sources are counted too; filters apply to what is counted", async () => {
     const { code, stdout, stderr } = await runDuring(
-      ["top", "-i", veth.host, "--json", "--limit", "2", "--proto", "tcp"],
-      veth,
+      ["top", "-i", lab.veth.host, "--json", "--limit", "2", "--proto", "tcp"],
+      lab.veth,
       async () => {
         const frames = [
           ...Array.from({ length: 3 }, () => ipv6Frame({ src: "2001:db8:9::1", proto: "tcp" })),
@@ -49,7 +41,7 @@ describe.skipIf(!kernelReady)("top on a real veth pair", () => {
           ipv4Frame({ src: "198.18.9.3", proto: "tcp" }),
           ...Array.from({ length: 5 }, () => ipv4Frame({ src: "198.18.9.4", proto: "udp" })),
         ];
-        await veth.send(frames);
+        await lab.veth.send(frames);
         return frames.length;
       },
     );
@@ -66,8 +58,8 @@ describe.skipIf(!kernelReady)("top on a real veth pair", () => {
 
   test("more sources than the kernel's table holds: every source is either tracked or counted as evicted", async () => {
     const sources = testSources(SOURCES_MAX + 2000, 1);
-    const { code, stdout, stderr } = await runDuring(["top", "-i", veth.host, "--json", "--limit", "1"], veth, async () => {
-      await veth.send(sources.map((src) => ipv4Frame({ src })));
+    const { code, stdout, stderr } = await runDuring(["top", "-i", lab.veth.host, "--json", "--limit", "1"], lab.veth, async () => {
+      await lab.veth.send(sources.map((src) => ipv4Frame({ src })));
       return sources.length;
     });
     expect(code, stderr).toBe(0);
@@ -79,8 +71,8 @@ describe.skipIf(!kernelReady)("top on a real veth pair", () => {
   }, 60_000);
 
   test("without --json and not on a terminal: plain snapshots, no escape codes", async () => {
-    const { code, stdout } = await runDuring(["top", "-i", veth.host], veth, async () => {
-      await veth.send([ipv4Frame({ src: "198.18.9.9" })]);
+    const { code, stdout } = await runDuring(["top", "-i", lab.veth.host], lab.veth, async () => {
+      await lab.veth.send([ipv4Frame({ src: "198.18.9.9" })]);
       return 1;
     });
     expect(code).toBe(0);

@@ -3,6 +3,7 @@
  * attached on the host end, frames sent from the far end. Everything made
  * here is removed again, also when a test fails.
  */
+import { afterEach, beforeEach, expect } from "bun:test";
 import { existsSync, readdirSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { decodeStats, sumStats } from "../../src/bpf/layout";
@@ -184,4 +185,33 @@ export function ndjson(text: string): Record<string, unknown>[] {
 
 export function pinnedInterfaces(): string[] {
   return existsSync("/sys/fs/bpf/xdpwatch") ? readdirSync("/sys/fs/bpf/xdpwatch") : [];
+}
+
+/**
+ * A fresh namespace and veth pair for each test of the calling describe block.
+ * After each test, whatever xdpwatch left is detached and the pair removed; what
+ * was left behind fails the test: checked before that detach ("now", the
+ * default), after it (for tests that attach on purpose), or not at all.
+ */
+export function useVeth(opts: { leftovers?: "now" | "after detach" | "unchecked" } = {}): { readonly veth: Veth } {
+  const when = opts.leftovers ?? "now";
+  let current: Veth | undefined;
+  beforeEach(async () => {
+    current = await createVeth();
+  });
+  afterEach(async () => {
+    const veth = current!;
+    current = undefined;
+    const left = when === "now" ? await leftovers(veth.host) : [];
+    await xdpwatch(["detach", "-i", veth.host]);
+    if (when === "after detach") left.push(...(await leftovers(veth.host)));
+    await veth.remove();
+    expect(left).toEqual([]);
+  });
+  return {
+    get veth() {
+      if (!current) throw new Error("useVeth: no veth pair outside a test");
+      return current;
+    },
+  };
 }
