@@ -21,12 +21,7 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 /* Maps carry no key/value BTF on purpose: bpftool then prints raw bytes, which
  * are exact (BTF-formatted JSON turns u64 counters into doubles) and far
  * shorter to read back. */
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
-	__uint(key_size, sizeof(__u32));
-	__uint(value_size, sizeof(struct xw_config));
-} xw_config SEC(".maps");
+const volatile struct xw_config xw_cfg = { .ring_shift = XW_RING_SHIFT_DEFAULT };
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -38,7 +33,7 @@ struct {
 /* Sized here for one CPU; userspace replaces it with one sized for all. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, XW_RING_PAGES);
+	__uint(max_entries, 1 << XW_RING_SHIFT_DEFAULT);
 	__uint(key_size, sizeof(__u32));
 	__uint(value_size, sizeof(struct xw_page));
 } xw_ring SEC(".maps");
@@ -182,21 +177,21 @@ static __always_inline int parse_ports(struct hdr_cursor *c, void *data_end, str
 	return 0;
 }
 
-static __always_inline int port_allowed(const struct xw_config *cfg, __u16 port_be)
+static __always_inline int port_allowed(__u16 port_be)
 {
 	__u16 port = bpf_ntohs(port_be);
 
-	return (cfg->ports[port >> 6] >> (port & 63)) & 1;
+	return (xw_cfg.ports[port >> 6] >> (port & 63)) & 1;
 }
 
-static __always_inline int matches_filters(const struct xw_config *cfg, struct flow *f)
+static __always_inline int matches_filters(struct flow *f)
 {
-	if ((cfg->flags & XW_F_SRC_FILTER) && !bpf_map_lookup_elem(&xw_src_filter, &f->src))
+	if ((xw_cfg.flags & XW_F_SRC_FILTER) && !bpf_map_lookup_elem(&xw_src_filter, &f->src))
 		return 0;
-	if ((cfg->flags & XW_F_PROTO_FILTER) && !((cfg->protos[f->proto >> 3] >> (f->proto & 7)) & 1))
+	if ((xw_cfg.flags & XW_F_PROTO_FILTER) && !((xw_cfg.protos[f->proto >> 3] >> (f->proto & 7)) & 1))
 		return 0;
-	if ((cfg->flags & XW_F_PORT_FILTER) &&
-	    !((f->sport || f->dport) && (port_allowed(cfg, f->sport) || port_allowed(cfg, f->dport))))
+	if ((xw_cfg.flags & XW_F_PORT_FILTER) &&
+	    !((f->sport || f->dport) && (port_allowed(f->sport) || port_allowed(f->dport))))
 		return 0;
 	return 1;
 }
@@ -228,14 +223,15 @@ static __always_inline void count_source(struct flow *f, __u64 len, struct xw_st
 static __always_inline int write_record(struct xw_stats *stats, struct flow *f, __u64 len)
 {
 	__u64 head = stats->outcome[XW_LOGGED];
-	__u32 page_idx = bpf_get_smp_processor_id() * XW_RING_PAGES +
-			 (head / XW_PAGE_RECORDS) % XW_RING_PAGES;
+	__u32 shift = xw_cfg.ring_shift;
+	__u32 page_idx = (bpf_get_smp_processor_id() << shift) |
+			 ((head >> XW_PAGE_SHIFT) & ((1U << shift) - 1));
 	struct xw_page *page = bpf_map_lookup_elem(&xw_ring, &page_idx);
 	struct xw_record *r;
 
 	if (!page)
 		return -1;
-	r = &page->rec[head % XW_PAGE_RECORDS];
+	r = &page->rec[head & (XW_PAGE_RECORDS - 1)];
 	r->seq = (__u32)head;
 	barrier();
 	r->addr[0] = f->family == XW_FAMILY_IPV4 ? f->src.addr[3] : f->src.addr[0];
@@ -260,19 +256,17 @@ int xdpwatch(struct xdp_md *ctx)
 	struct flow f;
 	__u64 len = data_end - data;
 	__u32 key = 0, outcome = XW_MALFORMED, action = XDP_PASS;
-	struct xw_config *cfg;
 	struct xw_stats *stats;
 	int eth_proto, l4 = 1, proto;
 
 	/* Field by field: a designated initializer makes clang emit a .rodata
-	 * template, which would add a map of its own. */
+	 * template, which would land in the configuration's map. */
 	__builtin_memset(&f, 0, sizeof(f));
 	f.src.prefixlen = 128;
 
 	stats = bpf_map_lookup_elem(&xw_stats, &key);
-	cfg = bpf_map_lookup_elem(&xw_config, &key);
-	/* Array lookups of key 0 cannot fail; the verifier still wants the check. */
-	if (!stats || !cfg)
+	/* An array lookup of key 0 cannot fail; the verifier still wants the check. */
+	if (!stats)
 		return XDP_PASS;
 	stats->seen++;
 	stats->bytes += len;
@@ -294,23 +288,23 @@ int xdpwatch(struct xdp_md *ctx)
 	if (l4 && parse_ports(&c, data_end, &f) < 0)
 		goto out;
 
-	if ((cfg->flags & XW_F_BLOCK) && bpf_map_lookup_elem(&xw_block, &f.src)) {
+	if ((xw_cfg.flags & XW_F_BLOCK) && bpf_map_lookup_elem(&xw_block, &f.src)) {
 		outcome = XW_BLOCKED;
 		action = XDP_DROP;
 		goto out;
 	}
-	if (!matches_filters(cfg, &f)) {
+	if (!matches_filters(&f)) {
 		outcome = XW_FILTERED;
 		goto out;
 	}
-	if (cfg->flags & XW_F_SOURCES)
+	if (xw_cfg.flags & XW_F_SOURCES)
 		count_source(&f, len, stats);
-	if (!(cfg->flags & XW_F_LOG)) {
+	if (!(xw_cfg.flags & XW_F_LOG)) {
 		outcome = XW_COUNTED;
 		goto out;
 	}
-	if (cfg->sample > 1 &&
-	    (stats->outcome[XW_LOGGED] + stats->outcome[XW_SAMPLED_OUT]) % cfg->sample) {
+	if (xw_cfg.sample > 1 &&
+	    (stats->outcome[XW_LOGGED] + stats->outcome[XW_SAMPLED_OUT]) % xw_cfg.sample) {
 		outcome = XW_SAMPLED_OUT;
 		goto out;
 	}

@@ -9,14 +9,14 @@
 
 #include <linux/types.h>
 
-/* Each CPU owns a ring of XW_RING_PAGES pages of XW_PAGE_RECORDS records:
- * entries [cpu * XW_RING_PAGES, (cpu + 1) * XW_RING_PAGES) of xw_ring, a plain
- * array that userspace creates for the machine's CPU count. A plain array, not
+/* Each CPU owns a ring of pages of XW_PAGE_RECORDS records: entries
+ * [cpu << ring_shift, (cpu + 1) << ring_shift) of xw_ring, a plain array that
+ * userspace creates for the machine's CPU count and memory. A plain array, not
  * a per-CPU one, because a per-CPU lookup returns every CPU's copy; pages,
  * because the reader then fetches many records with one lookup. */
-#define XW_PAGE_RECORDS 128
-#define XW_RING_PAGES 128
-#define XW_RING_RECORDS (XW_PAGE_RECORDS * XW_RING_PAGES)
+#define XW_PAGE_SHIFT 7
+#define XW_PAGE_RECORDS (1 << XW_PAGE_SHIFT)
+#define XW_RING_SHIFT_DEFAULT 7 /* 128 pages, 16,384 records, when nobody says */
 
 #define XW_SOURCES_MAX 16384
 #define XW_CIDRS_MAX 1024
@@ -67,7 +67,9 @@ struct xw_page {
 	struct xw_record rec[XW_PAGE_RECORDS];
 };
 
-/* Runtime configuration, set by userspace before attaching. */
+/* Configuration, fixed when the program is loaded: userspace writes it into the
+ * object's .rodata before loading, so the verifier sees constants and drops
+ * the code of every feature that is off. */
 #define XW_F_LOG (1U << 0)          /* write records to the ring */
 #define XW_F_SOURCES (1U << 1)      /* count per source (top) */
 #define XW_F_BLOCK (1U << 2)        /* consult xw_block */
@@ -78,6 +80,8 @@ struct xw_page {
 struct xw_config {
 	__u32 flags;
 	__u32 sample;      /* log one in `sample` matching packets; 0 and 1 log all */
+	__u32 ring_shift;  /* log2 of ring pages per CPU */
+	__u32 _pad;
 	__u8 protos[32];   /* bitmap of allowed IP protocol numbers */
 	__u64 ports[1024]; /* bitmap of allowed ports, source or destination */
 };

@@ -14,7 +14,7 @@ export interface Run {
 export interface Result {
   program: string;
   frame: string;
-  /** Median over the rounds. */
+  /** Median of its runs: one a round, but the baseline's one before every other program's. */
   ns: number;
   min: number;
   max: number;

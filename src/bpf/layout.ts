@@ -4,9 +4,11 @@
  * fails when an offset here disagrees with the C compiler's.
  */
 
-export const PAGE_RECORDS = 128;
-export const RING_PAGES = 128;
-export const RING_RECORDS = PAGE_RECORDS * RING_PAGES;
+export const PAGE_SHIFT = 7;
+export const PAGE_RECORDS = 1 << PAGE_SHIFT;
+export const RING_SHIFT_DEFAULT = 7;
+/** The global in the object's .rodata that holds struct xw_config. */
+export const CONFIG_SYMBOL = "xw_cfg";
 export const SOURCES_MAX = 16384;
 export const CIDRS_MAX = 1024;
 
@@ -45,11 +47,12 @@ export const STATS = {
 } as const;
 
 export const CONFIG = {
-  size: 4 + 4 + 32 + 8 * 1024,
+  size: 16 + 32 + 8 * 1024,
   flags: 0,
   sample: 4,
-  protos: 8,
-  ports: 40,
+  ringShift: 8,
+  protos: 16,
+  ports: 48,
 } as const;
 
 export const FLAG = {
@@ -157,7 +160,8 @@ export interface ProgramConfig {
   sample: number;
 }
 
-export function encodeConfig(cfg: ProgramConfig): Uint8Array {
+/** `ringShift`: log2 of the ring pages each CPU gets. */
+export function encodeConfig(cfg: ProgramConfig, ringShift = RING_SHIFT_DEFAULT): Uint8Array {
   const bytes = new Uint8Array(CONFIG.size);
   const view = new DataView(bytes.buffer);
   let flags = 0;
@@ -175,12 +179,8 @@ export function encodeConfig(cfg: ProgramConfig): Uint8Array {
   }
   view.setUint32(CONFIG.flags, flags, true);
   view.setUint32(CONFIG.sample, cfg.sample, true);
+  view.setUint32(CONFIG.ringShift, ringShift, true);
   return bytes;
-}
-
-/** The FLAG bits of a config value read back from xw_config (what a pinned program was told to do). */
-export function configFlags(bytes: Uint8Array): number {
-  return new DataView(bytes.buffer, bytes.byteOffset, CONFIG.size).getUint32(CONFIG.flags, true);
 }
 
 /** An LPM trie key: prefix length over the IPv4-mapped 128-bit address. */

@@ -1,5 +1,4 @@
 import { defineCommand } from "citty";
-import { materialize } from "../bpf/embedded";
 import { XwError } from "../errors";
 import { log } from "../log";
 import { writeMetricsFile } from "../output/prometheus";
@@ -28,29 +27,24 @@ export default defineCommand({
     const filters = parseFilters(args, rawArgs);
     const metricsFile = parsePrometheusFile(args["prometheus-file"]);
     await preflight();
-    const embedded = args.object ? undefined : await materialize();
-    try {
-      const att = await attachProgram({
-        iface,
-        mode,
-        object: args.object ?? embedded!.object,
-        force: args.force,
-        config: { log: true, sources: args.sources === true, ...filters.config },
-        block: filters.block,
-      });
-      if (args.json) console.log(JSON.stringify({ type: "attached", iface, mode: att.mode, prog_id: att.progId, pins: att.pins.dir }));
-      log.success(`attached to ${iface} (${att.mode} mode, program id ${att.progId}); maps pinned under ${att.pins.mapDir}`);
-      const described = describeFilters(filters);
-      if (described) log.info(`filters: ${described}`);
-      if (metricsFile) {
-        try {
-          writeMetricsFile(metricsFile, await pinnedMetrics(iface, att.pins, DEFAULT_LIMIT));
-        } catch (err) {
-          throw new XwError((err as Error).message, { hint: `the program stays attached: \`xdpwatch metrics --iface ${iface} --prometheus-file FILE\` writes the file later` });
-        }
+    const att = await attachProgram({
+      iface,
+      mode,
+      object: args.object,
+      force: args.force,
+      config: { log: true, sources: args.sources === true, ...filters.config },
+      block: filters.block,
+    });
+    if (args.json) console.log(JSON.stringify({ type: "attached", iface, mode: att.mode, prog_id: att.progId, pins: att.pins.dir }));
+    log.success(`attached to ${iface} (${att.mode} mode, program id ${att.progId}); maps pinned under ${att.pins.mapDir}`);
+    const described = describeFilters(filters);
+    if (described) log.info(`filters: ${described}`);
+    if (metricsFile) {
+      try {
+        writeMetricsFile(metricsFile, await pinnedMetrics(iface, att.pins, DEFAULT_LIMIT));
+      } catch (err) {
+        throw new XwError((err as Error).message, { hint: `the program stays attached: \`xdpwatch metrics --iface ${iface} --prometheus-file FILE\` writes the file later` });
       }
-    } finally {
-      embedded?.remove();
     }
   },
 });

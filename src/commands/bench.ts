@@ -2,7 +2,7 @@ import { defineCommand } from "citty";
 import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { constants } from "node:os";
 import { join } from "node:path";
-import { materialize } from "../bpf/embedded";
+import { materialize, type Materialized } from "../bpf/embedded";
 import { benchConfigs, benchFrames, HEADLINE } from "../bench/cases";
 import { BASELINE, benchRecord, benchTable, summarize, toBmf, type Run } from "../bench/report";
 import { usageError, XwError } from "../errors";
@@ -91,7 +91,7 @@ export default defineCommand({
     const onSignal = (sig: NodeJS.Signals) => stop.stop("signal", sig);
     for (const sig of SIGNALS) process.on(sig, onSignal);
     const root = join(BENCH_ROOT, String(process.pid));
-    let files: Awaited<ReturnType<typeof materialize>> | undefined;
+    let files: Materialized | undefined;
     let runs: Run[];
     try {
       await ensureBpffs();

@@ -1,21 +1,21 @@
 import { defineCommand } from "citty";
-import { configFlags, FLAG, SOURCES_MAX } from "../bpf/layout";
+import { SOURCES_MAX } from "../bpf/layout";
 import { XwError } from "../errors";
 import { log } from "../log";
 import { prometheusText, writeMetricsFile } from "../output/prometheus";
 import type { Pins } from "../xdp/pins";
-import { inspectHook, possibleCpus } from "../xdp/program";
+import { inspectHook, possibleCpus, ringFor } from "../xdp/program";
 import { Reader } from "../xdp/reader";
 import { readSources } from "../xdp/sources";
 import { ifaceArgs, limitArgs, metricsArgs, outputArgs, parseCount, parseIface, parsePrometheusFile } from "./_args";
 
 /** A pinned program's counters as Prometheus text, with per-source figures when it counts them. */
 export async function pinnedMetrics(iface: string, pins: Pins, limit: number): Promise<string> {
-  const reader = new Reader(pins, possibleCpus());
+  const reader = new Reader(pins, ringFor(possibleCpus()));
   try {
-    const config = (await reader.dump(pins.config))[0]?.values[0];
-    if (!config) throw new XwError(`cannot read the configuration pinned at ${pins.config}`);
-    if (!(configFlags(config) & FLAG.sources)) return prometheusText({ iface, stats: (await reader.readStats()).total });
+    const { total } = await reader.readStats();
+    // A program that counts per source has inserted at least one by now, unless it saw no IP yet.
+    if (total.newSources === 0n) return prometheusText({ iface, stats: total });
     const read = await readSources(reader, pins);
     return prometheusText({
       iface,

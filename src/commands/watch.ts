@@ -8,7 +8,7 @@ import {
   attachArgs, blockArgs, describeFilters, filterArgs, ifaceArgs, metricsArgs, outputArgs, parseCount, parseFilters, parseIface, parseMode,
   parsePrometheusFile, parseSeconds, runArgs, statsArgs, sampleArgs,
 } from "./_args";
-import { RING_RECORDS, type Stats } from "../bpf/layout";
+import type { Stats } from "../bpf/layout";
 
 /** Poll often enough that a ring never fills at the rates one core can send, and sooner when busy. */
 const POLL_MS = 50;
@@ -61,7 +61,7 @@ export default defineCommand({
             metricsAt = performance.now();
           }
           s.checkInterface();
-          if (packets.length < RING_RECORDS / 8) await stop.sleep(POLL_MS);
+          if (packets.length < reader.ringRecords / 8) await stop.sleep(POLL_MS);
         }
         await s.detach();
         const last = await reader.poll();

@@ -164,31 +164,45 @@ export async function dumpMap(pin: string): Promise<MapEntry[]> {
   return parseMapEntries(res.stdout);
 }
 
-/** The first line `version` prints ("bpftool v7.1.0", or argv[0] in full): the end of each batch answer. */
-const SENTINEL = /(?:^|\n)(\S*bpftool v\d[^\n]*)\n/;
+/** bpftool's stdout buffer in the batch process: one write() per this many bytes. */
+const BATCH_BUFFER = 8192;
+
+/**
+ * The end of every batch answer: a command whose output starts with `marker` and
+ * runs longer than BATCH_BUFFER, so that by the time its first line reaches us,
+ * everything before it has been written out. The rest of its output is
+ * discarded (what is still buffered arrives ahead of the next answer, where
+ * parseMapEntries passes over it: it holds no "key:" line).
+ */
+export interface FlushCommand {
+  command: string;
+  marker: string;
+}
 
 /**
  * A long-lived `bpftool batch file -`: one process answers every poll, so a
  * poll costs the lookups themselves, not a process start. bpftool block-buffers
- * a pipe, so stdbuf makes it line-buffered; each request ends with `version`,
- * whose first line marks the end of the answer.
+ * a pipe and never flushes between commands; line buffering (stdbuf -oL) would
+ * cost a write() per 16 bytes of a map value, so it runs with a fixed block
+ * buffer instead, and each request ends with a flush command (see FlushCommand).
  */
 export class BpftoolBatch {
   private readonly proc: Bun.Subprocess<"pipe", "pipe", "pipe">;
   private readonly reader: ReadableStreamDefaultReader<Uint8Array>;
   private readonly decoder = new TextDecoder();
-  private pending = "";
+  private readonly marker: RegExp;
   private stderr = "";
   private closed = false;
 
-  constructor() {
+  constructor(private readonly flush: FlushCommand) {
     const stdbuf = requireTool("stdbuf");
     const bpftool = requireTool("bpftool");
-    this.proc = Bun.spawn([stdbuf, "-oL", bpftool, "batch", "file", "-"], {
+    this.proc = Bun.spawn([stdbuf, `-o${BATCH_BUFFER}`, bpftool, "batch", "file", "-"], {
       stdin: "pipe",
       stdout: "pipe",
       stderr: "pipe",
     });
+    this.marker = new RegExp(`(?:^|\n)${flush.marker.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}`);
     this.reader = this.proc.stdout.getReader() as unknown as ReadableStreamDefaultReader<Uint8Array>;
     void new Response(this.proc.stderr).text().then((t) => (this.stderr = t));
   }
@@ -196,27 +210,25 @@ export class BpftoolBatch {
   /** Sends commands (one per line) and returns their combined plain output. */
   async request(commands: readonly string[]): Promise<string> {
     if (this.closed) throw new XwError("the bpftool reader was closed");
-    this.proc.stdin.write(`${commands.join("\n")}\n${"version"}\n`);
+    this.proc.stdin.write(`${commands.join("\n")}\n${this.flush.command}\n`);
     await this.proc.stdin.flush();
     // Chunks are kept apart and only the newest is searched (with the tail of the one
-    // before, where the sentinel may have been split): answers run to megabytes.
-    const chunks: string[] = [this.pending];
+    // before, where the marker may have been split): answers run to megabytes.
+    const chunks: string[] = [];
     for (;;) {
-      const tail = chunks.length > 1 ? chunks[chunks.length - 2]!.slice(-200) : "";
-      const window = tail + chunks[chunks.length - 1]!;
-      const end = SENTINEL.exec(window);
-      if (end) {
-        const text = chunks.slice(0, -1).join("") + window.slice(tail.length);
-        const at = text.length - window.length + end.index;
-        this.pending = text.slice(at + end[0].length);
-        return text.slice(0, at);
-      }
       const { value, done } = await this.reader.read();
       if (done) {
         await this.proc.exited;
         throw new XwError(`bpftool stopped answering: ${lastLines(this.stderr, 1)}`);
       }
       chunks.push(this.decoder.decode(value, { stream: true }));
+      const tail = chunks.length > 1 ? chunks[chunks.length - 2]!.slice(-200) : "";
+      const window = tail + chunks[chunks.length - 1]!;
+      const end = this.marker.exec(window);
+      if (end) {
+        const text = chunks.slice(0, -1).join("") + window.slice(tail.length);
+        return text.slice(0, text.length - window.length + end.index);
+      }
     }
   }
 

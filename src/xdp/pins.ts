@@ -17,7 +17,6 @@ export interface Pins {
   dir: string;
   prog: string;
   mapDir: string;
-  config: string;
   stats: string;
   ring: string;
   sources: string;
@@ -36,7 +35,6 @@ export function pinsAt(dir: string): Pins {
     dir,
     prog: join(dir, PROG_NAME),
     mapDir,
-    config: join(mapDir, "xw_config"),
     stats: join(mapDir, "xw_stats"),
     ring: join(mapDir, "xw_ring"),
     sources: join(mapDir, "xw_sources"),

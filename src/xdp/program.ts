@@ -2,11 +2,14 @@
  * The program's life on an interface: load and pin, configure, attach, and
  * undo all of it. Nothing here touches a program xdpwatch did not attach.
  */
-import { mkdirSync, readFileSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { XwError } from "../errors";
 import { log } from "../log";
-import { CONFIG, encodeCidrKey, encodeConfig, PAGE_SIZE, RING_PAGES, type ProgramConfig } from "../bpf/layout";
+import { embeddedObjectBytes } from "../bpf/embedded";
+import { withGlobal } from "../bpf/elf";
+import { CONFIG_SYMBOL, encodeCidrKey, encodeConfig, PAGE_SIZE, type ProgramConfig } from "../bpf/layout";
 import type { Cidr } from "../net/cidr";
 import * as bpftool from "../tools/bpftool";
 import * as ip from "../tools/ip";
@@ -21,7 +24,14 @@ export interface Attached {
   mode: ip.XdpMode;
   progId: number;
   pins: Pins;
+  ring: Ring;
+}
+
+/** Where each CPU's log lies in xw_ring. */
+export interface Ring {
   cpus: number;
+  /** log2 of the pages per CPU. */
+  shift: number;
 }
 
 /** What is at an interface's XDP hook, and whether it is ours. */
@@ -46,6 +56,23 @@ export function possibleCpus(text = readFileSync("/sys/devices/system/cpu/possib
     if (Number.isInteger(last)) max = Math.max(max, last);
   }
   return max + 1;
+}
+
+/** All rings together take at most this much kernel memory. */
+const RING_BUDGET = 64 << 20;
+const RING_SHIFT_MIN = 5; /* 32 pages, 4,096 records */
+const RING_SHIFT_MAX = 10; /* 1,024 pages, 131,072 records: a second of 100 kpps on one CPU */
+
+/** As deep a ring per CPU as the budget allows, so that bursts fit between two polls. */
+export function ringFor(cpus: number): Ring {
+  const pages = RING_BUDGET / PAGE_SIZE / cpus;
+  const shift = Math.min(RING_SHIFT_MAX, Math.max(RING_SHIFT_MIN, Math.floor(Math.log2(pages))));
+  return { cpus, shift };
+}
+
+/** The ring entry after every CPU's pages: never written, read to end each batch answer. */
+export function flushPage(ring: Ring): number {
+  return ring.cpus << ring.shift;
 }
 
 export async function requireLink(iface: string): Promise<ip.Link> {
@@ -102,19 +129,14 @@ async function claimHook(iface: string, force: boolean): Promise<HookState> {
   return state;
 }
 
-async function writeConfig(pins: Pins, config: ProgramConfig, block: readonly Cidr[], srcFilter: readonly Cidr[]) {
-  const key0 = new Uint8Array(4);
+/** The ranges of --block and --src go into their tries before the program is attached. */
+async function fillTries(pins: Pins, block: readonly Cidr[], srcFilter: readonly Cidr[]) {
   const lines: string[] = [];
   const one = bpftool.hexArgs(new Uint8Array([1])).join(" ");
   for (const c of block) lines.push(`map update pinned ${pins.block} key ${bpftool.hexArgs(encodeCidrKey(c.mapped, c.prefixlen)).join(" ")} value ${one}`);
   for (const c of srcFilter)
     lines.push(`map update pinned ${pins.srcFilter} key ${bpftool.hexArgs(encodeCidrKey(c.mapped, c.prefixlen)).join(" ")} value ${one}`);
   if (lines.length > 0) await run(["bpftool", "batch", "file", "-"], { input: `${lines.join("\n")}\n` });
-  // The config value is larger than a batch line may be: one command of its own, written last
-  // so the program never sees a flag before the map it refers to is filled.
-  const bytes = encodeConfig(config);
-  if (bytes.length !== CONFIG.size) throw new Error("config size mismatch");
-  await bpftool.updateMap(pins.config, key0, bytes);
 }
 
 async function attachWithFallback(iface: string, mode: ModeChoice, prog: string, replace: boolean): Promise<ip.XdpMode> {
@@ -148,33 +170,49 @@ async function removeForeign(iface: string): Promise<void> {
 }
 
 export interface LoadOptions {
-  /** The compiled object to load (the embedded one, materialized, or the user's). */
-  object: string;
+  /** A compiled object to load instead of the embedded one. */
+  object?: string;
   config: ProgramConfig;
   block?: readonly Cidr[];
   srcFilter?: readonly Cidr[];
 }
 
 /**
- * Loads the object, pins program and maps under `pins`, sizes the ring for
- * `cpus` CPUs and writes the configuration. Does not attach. Returns the
- * program id; on failure removes the pins again.
+ * Loads the object with its configuration written into its .rodata, pins
+ * program and maps under `pins`, sizes the ring for `ring`, fills the tries.
+ * Does not attach. Returns the program id; on failure removes the pins again.
  */
-export async function loadPinned(pins: Pins, opts: LoadOptions, cpus = possibleCpus()): Promise<number> {
+export async function loadPinned(pins: Pins, opts: LoadOptions, ring = ringFor(possibleCpus())): Promise<number> {
+  // bpftool loads files only, and the configuration is part of the file: a private copy.
+  const tmp = mkdtempSync(join(tmpdir(), "xdpwatch-"));
   try {
+    const elf = opts.object ? new Uint8Array(readFileSync(opts.object)) : await embeddedObjectBytes();
+    let configured: Uint8Array;
+    try {
+      configured = withGlobal(elf, CONFIG_SYMBOL, encodeConfig(opts.config, ring.shift));
+    } catch (err) {
+      throw new XwError(`${opts.object ?? "the embedded object"} is not an xdpwatch program: ${(err as Error).message}`, {
+        hint: "build it from xdpwatch's source (xdpwatch build) so that its layout matches",
+      });
+    }
+    const object = join(tmp, "xdpwatch.o");
+    writeFileSync(object, configured);
     mkdirSync(pins.mapDir, { recursive: true });
-    // One ring region per possible CPU, in a plain array the object cannot size itself.
+    // One ring region per possible CPU, in a plain array the object cannot size itself,
+    // plus the reader's flush page, which the program never writes.
     const ringPin = join(pins.dir, "ring");
-    await bpftool.createArrayMap(ringPin, "xw_ring", PAGE_SIZE, cpus * RING_PAGES);
-    await bpftool.loadAll({ object: opts.object, progDir: pins.dir, mapDir: pins.mapDir, reuseMaps: { xw_ring: ringPin } });
+    await bpftool.createArrayMap(ringPin, "xw_ring", PAGE_SIZE, flushPage(ring) + 1);
+    await bpftool.loadAll({ object, progDir: pins.dir, mapDir: pins.mapDir, reuseMaps: { xw_ring: ringPin } });
     rmSync(ringPin);
-    await writeConfig(pins, opts.config, opts.block ?? [], opts.srcFilter ?? []);
+    await fillTries(pins, opts.block ?? [], opts.srcFilter ?? []);
     const prog = await bpftool.showPinnedProg(pins.prog);
     if (!prog) throw new XwError(`the program was loaded but is not pinned at ${pins.prog}`);
     return prog.id;
   } catch (err) {
     removePins(pins);
     throw err;
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
   }
 }
 
@@ -188,11 +226,11 @@ export interface AttachOptions extends LoadOptions {
 export async function attachProgram(opts: AttachOptions): Promise<Attached> {
   const state = await claimHook(opts.iface, opts.force ?? false);
   const pins = state.pins;
-  const cpus = possibleCpus();
-  const progId = await loadPinned(pins, opts, cpus);
+  const ring = ringFor(possibleCpus());
+  const progId = await loadPinned(pins, opts, ring);
   try {
     const mode = await attachWithFallback(opts.iface, opts.mode, pins.prog, state.foreign.length > 0);
-    return { iface: opts.iface, ifindex: state.link.ifindex, mode, progId, pins, cpus };
+    return { iface: opts.iface, ifindex: state.link.ifindex, mode, progId, pins, ring };
   } catch (err) {
     removePins(pins);
     throw err;

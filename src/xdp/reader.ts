@@ -6,10 +6,11 @@
  * or whose sequence number is not the expected one is counted as lost, never
  * printed: what is printed is exact, and logged + lost = what the kernel wrote.
  */
-import { decodeRecord, decodeStats, PAGE_RECORDS, RECORD, RING_PAGES, RING_RECORDS, sumStats, type PacketRecord, type Stats } from "../bpf/layout";
+import { decodeRecord, decodeStats, PAGE_RECORDS, PAGE_SHIFT, RECORD, sumStats, type PacketRecord, type Stats } from "../bpf/layout";
 import { XwError } from "../errors";
 import { BpftoolBatch, parseMapEntries, type MapEntry } from "../tools/bpftool";
 import type { Pins } from "./pins";
+import { flushPage, type Ring } from "./program";
 
 export interface LoggedPacket extends PacketRecord {
   cpu: number;
@@ -28,19 +29,29 @@ function keyHex(n: number): string {
 }
 
 export class Reader {
-  private readonly batch = new BpftoolBatch();
+  private readonly batch: BpftoolBatch;
   private readonly consumed: number[];
   private readonly statsCommand: string;
   /** Records read from the rings and returned. */
   logged = 0;
   /** Records the kernel wrote that were overwritten before they could be read. */
   overwritten = 0;
+  /** Records each CPU's ring holds. */
+  readonly ringRecords: number;
+  private readonly pagesPerCpu: number;
 
   constructor(
     private readonly pins: Pins,
-    private readonly cpus: number,
+    private readonly ring: Ring,
   ) {
-    this.consumed = new Array<number>(cpus).fill(0);
+    this.consumed = new Array<number>(ring.cpus).fill(0);
+    this.pagesPerCpu = 1 << ring.shift;
+    this.ringRecords = PAGE_RECORDS << ring.shift;
+    const flush = flushPage(ring);
+    this.batch = new BpftoolBatch({
+      command: `map lookup pinned ${pins.ring} key ${keyHex(flush)}`,
+      marker: `key:\n${keyHex(flush).slice("hex ".length)}\n`,
+    });
     this.statsCommand = `map lookup pinned ${pins.stats} key ${keyHex(0)}`;
   }
 
@@ -67,15 +78,14 @@ export class Reader {
     const ranges: { cpu: number; from: number; to: number }[] = [];
     const pageKeys = new Set<number>();
     before.forEach((s, cpu) => {
-      if (cpu >= this.cpus) return;
+      if (cpu >= this.ring.cpus) return;
       const head = Number(s.outcome.logged);
       const consumed = this.consumed[cpu]!;
       if (head <= consumed) return;
-      const from = Math.max(consumed, head - RING_RECORDS);
+      const from = Math.max(consumed, head - this.ringRecords);
       this.overwritten += from - consumed;
       ranges.push({ cpu, from, to: head });
-      for (let page = Math.floor(from / PAGE_RECORDS); page * PAGE_RECORDS < head; page++)
-        pageKeys.add(cpu * RING_PAGES + (page % RING_PAGES));
+      for (let page = Math.floor(from / PAGE_RECORDS); page * PAGE_RECORDS < head; page++) pageKeys.add(this.pageKey(cpu, page));
     });
 
     const keys = [...pageKeys];
@@ -89,9 +99,9 @@ export class Reader {
 
     const packets: LoggedPacket[] = [];
     for (const { cpu, from, to } of ranges) {
-      const safeFrom = Number(after[cpu]!.outcome.logged) - RING_RECORDS + 1;
+      const safeFrom = Number(after[cpu]!.outcome.logged) - this.ringRecords + 1;
       for (let pos = from; pos < to; pos++) {
-        const page = pages.get(cpu * RING_PAGES + (Math.floor(pos / PAGE_RECORDS) % RING_PAGES))!;
+        const page = pages.get(this.pageKey(cpu, Math.floor(pos / PAGE_RECORDS)))!;
         const rec = pos >= safeFrom ? decodeRecord(page, (pos % PAGE_RECORDS) * RECORD.size) : undefined;
         if (rec && rec.seq === pos >>> 0) packets.push({ ...rec, cpu, ts });
         else this.overwritten++;
@@ -100,6 +110,11 @@ export class Reader {
     }
     this.logged += packets.length;
     return { packets, stats: sumStats(after) };
+  }
+
+  /** The xw_ring entry that holds page number `page` (counted from 0, ever growing) of a CPU. */
+  private pageKey(cpu: number, page: number): number {
+    return (cpu << this.ring.shift) | (page & (this.pagesPerCpu - 1));
   }
 
   /** Dumps a pinned map through the same bpftool process (per-CPU values stay per CPU). */

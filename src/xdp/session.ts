@@ -2,13 +2,12 @@
  * A command's hold on an interface, from attach to a clean exit on every path:
  * Ctrl-C, SIGTERM, SIGHUP, --duration, the interface vanishing, stdout closing,
  * a tool failing. Whatever happens, the program is detached (if it is still
- * ours), the pins and the owner file are removed, the temp object deleted.
+ * ours), the pins and the owner file are removed.
  */
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { XwError } from "../errors";
 import { log } from "../log";
 import type { ProgramConfig } from "../bpf/layout";
-import { materialize, type Materialized } from "../bpf/embedded";
 import type { Cidr } from "../net/cidr";
 import { attachProgram, detachProgram, type Attached, type ModeChoice } from "./program";
 import { isAlive, ownerFile, readOwner, removeIfEmpty, removePins, RUN_DIR } from "./pins";
@@ -116,7 +115,6 @@ export async function withSession<T>(opts: SessionOptions, body: (s: Session) =>
   for (const sig of signals) process.on(sig, onSignal);
 
   let restoreStats = () => undefined as void;
-  let embedded: Materialized | undefined;
   let attached: Attached | undefined;
   let reader: Reader | undefined;
   let detached = false;
@@ -124,14 +122,11 @@ export async function withSession<T>(opts: SessionOptions, body: (s: Session) =>
   const started = performance.now();
   try {
     if (opts.stats) restoreStats = enableStats();
-    if (!opts.object) embedded = await materialize();
-    attached = await attachProgram({ ...opts, object: opts.object ?? embedded!.object });
-    // Loaded: the temp copy is not needed any more, and a kill -9 must not leave it behind.
-    embedded?.remove();
+    attached = await attachProgram(opts);
     const att = attached;
     log.debug(`attached program id ${att.progId} in ${(performance.now() - started).toFixed(0)} ms`);
     if (opts.durationSec !== undefined) timer = setTimeout(() => stop.stop("duration"), opts.durationSec * 1000);
-    reader = new Reader(att.pins, att.cpus);
+    reader = new Reader(att.pins, att.ring);
     const session: Session = {
       attached: att,
       reader,
@@ -156,7 +151,6 @@ export async function withSession<T>(opts: SessionOptions, body: (s: Session) =>
     if (attached && !detached) await detachProgram(attached).catch((err) => log.error(`detaching failed: ${(err as Error).message}`));
     await reader?.close();
     if (attached) removePins(attached.pins);
-    embedded?.remove();
     restoreStats();
     releaseOwner(opts.iface);
   }
