@@ -18,9 +18,9 @@
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
-/* Maps carry no key/value BTF on purpose: bpftool then prints raw bytes, which
- * are exact (BTF-formatted JSON turns u64 counters into doubles) and far
- * shorter to read back. */
+/* Counters and tries carry no key/value BTF on purpose: bpftool then prints
+ * raw bytes, which are exact (BTF-formatted JSON turns u64 counters into
+ * doubles). */
 const volatile struct xw_config xw_cfg = { .ring_shift = XW_RING_SHIFT_DEFAULT };
 
 struct {
@@ -30,12 +30,14 @@ struct {
 	__uint(value_size, sizeof(struct xw_stats));
 } xw_stats SEC(".maps");
 
-/* Sized here for one CPU; userspace replaces it with one sized for all. */
+/* The one map with BTF for its value: the reader parses bpftool's compact
+ * formatting of u32[] pages. Sized here for one CPU; userspace rewrites
+ * max_entries in the object for the machine's CPUs before loading. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 1 << XW_RING_SHIFT_DEFAULT);
-	__uint(key_size, sizeof(__u32));
-	__uint(value_size, sizeof(struct xw_page));
+	__type(key, __u32);
+	__type(value, struct xw_page);
 } xw_ring SEC(".maps");
 
 struct {
@@ -231,7 +233,7 @@ static __always_inline int write_record(struct xw_stats *stats, struct flow *f, 
 
 	if (!page)
 		return -1;
-	r = &page->rec[head & (XW_PAGE_RECORDS - 1)];
+	r = (struct xw_record *)&page->words[(head & (XW_PAGE_RECORDS - 1)) * XW_RECORD_WORDS];
 	r->seq = (__u32)head;
 	barrier();
 	r->addr[0] = f->family == XW_FAMILY_IPV4 ? f->src.addr[3] : f->src.addr[0];

@@ -83,3 +83,66 @@ export function withGlobal(elf: Uint8Array, name: string, value: Uint8Array): Ui
   copy.set(value, at.offset);
   return copy;
 }
+
+const BTF_MAGIC = 0xeb9f;
+const KIND = { INT: 1, PTR: 2, ARRAY: 3, STRUCT: 4, UNION: 5, ENUM: 6, FUNC_PROTO: 13, VAR: 14, DATASEC: 15, DECL_TAG: 17, ENUM64: 19 } as const;
+
+/** Bytes that follow a type's 12-byte header, by kind. */
+function btfExtra(kind: number, vlen: number): number {
+  switch (kind) {
+    case KIND.INT:
+    case KIND.VAR:
+    case KIND.DECL_TAG:
+      return 4;
+    case KIND.ARRAY:
+      return 12;
+    case KIND.STRUCT:
+    case KIND.UNION:
+    case KIND.DATASEC:
+    case KIND.ENUM64:
+      return 12 * vlen;
+    case KIND.ENUM:
+    case KIND.FUNC_PROTO:
+      return 8 * vlen;
+    default:
+      return 0;
+  }
+}
+
+/**
+ * A copy of the object with a BTF-defined map's max_entries changed. libbpf
+ * reads it from the BTF of the map's definition, where `__uint(max_entries, N)`
+ * is a pointer to an array of N elements: N is patched in place.
+ */
+export function withMaxEntries(elf: Uint8Array, map: string, entries: number): Uint8Array {
+  const btf = sections(elf).find((s) => s.name === ".BTF");
+  if (!btf) throw new Error("the object has no BTF");
+  const dv = view(elf);
+  if (dv.getUint16(btf.offset, true) !== BTF_MAGIC) throw new Error("the object's BTF has the wrong magic");
+  const hdrLen = dv.getUint32(btf.offset + 4, true);
+  const typesStart = btf.offset + hdrLen + dv.getUint32(btf.offset + 8, true);
+  const typesEnd = typesStart + dv.getUint32(btf.offset + 12, true);
+  const strings = btf.offset + hdrLen + dv.getUint32(btf.offset + 16, true);
+  const types: { offset: number; name: string; kind: number; vlen: number; type: number }[] = [{ offset: 0, name: "", kind: 0, vlen: 0, type: 0 }];
+  for (let o = typesStart; o < typesEnd; ) {
+    const info = dv.getUint32(o + 4, true);
+    const kind = (info >>> 24) & 0x1f;
+    const vlen = info & 0xffff;
+    types.push({ offset: o, name: cString(elf, strings + dv.getUint32(o, true)), kind, vlen, type: dv.getUint32(o + 8, true) });
+    o += 12 + btfExtra(kind, vlen);
+  }
+  const variable = types.find((t) => t.kind === KIND.VAR && t.name === map);
+  const definition = variable && types[variable.type];
+  if (!definition || definition.kind !== KIND.STRUCT) throw new Error(`no BTF-defined map named ${map}`);
+  for (let m = 0; m < definition.vlen; m++) {
+    const member = definition.offset + 12 + 12 * m;
+    if (cString(elf, strings + dv.getUint32(member, true)) !== "max_entries") continue;
+    const pointer = types[dv.getUint32(member + 4, true)];
+    const array = pointer?.kind === KIND.PTR ? types[pointer.type] : undefined;
+    if (array?.kind !== KIND.ARRAY) break;
+    const copy = elf.slice();
+    new DataView(copy.buffer).setUint32(array.offset + 12 + 8, entries, true);
+    return copy;
+  }
+  throw new Error(`map ${map} declares no max_entries`);
+}

@@ -15,15 +15,12 @@ export interface LoadOptions {
   progDir: string;
   /** bpffs directory the object's maps are pinned under. */
   mapDir: string;
-  /** Maps to use instead of creating the object's own: name -> pinned path. */
-  reuseMaps?: Record<string, string>;
 }
 
 /** Loads every program of an object and pins programs and maps; the verifier's log is kept on failure. */
 export async function loadAll(opts: LoadOptions): Promise<void> {
-  const reuse = Object.entries(opts.reuseMaps ?? {}).flatMap(([name, path]) => ["map", "name", name, "pinned", path]);
   const res = await run(
-    ["bpftool", "prog", "loadall", opts.object, opts.progDir, "type", "xdp", ...reuse, "pinmaps", opts.mapDir],
+    ["bpftool", "prog", "loadall", opts.object, opts.progDir, "type", "xdp", "pinmaps", opts.mapDir],
     { allowFailure: true, timeoutMs: 60_000 },
   );
   if (res.exitCode !== 0) {
@@ -34,10 +31,6 @@ export async function loadAll(opts: LoadOptions): Promise<void> {
       { hint: verifier ? "the program in bpf/ was changed; fix it or use the embedded object" : undefined },
     );
   }
-}
-
-export async function createArrayMap(pin: string, name: string, valueSize: number, entries: number): Promise<void> {
-  await run(["bpftool", "map", "create", pin, "type", "array", "key", "4", "value", String(valueSize), "entries", String(entries), "name", name]);
 }
 
 /** One-shot update; arguments can be longer than batch mode's line limit. */
@@ -159,6 +152,39 @@ export function parseMapEntries(text: string): MapEntry[] {
   }));
 }
 
+/**
+ * Parses `map lookup` answers for maps whose BTF value is a struct holding one
+ * u32 array, which bpftool formats as `"key": N, "value": {"<name>": [n, n, …]}`.
+ * Returns each key with the value's bytes (the words in host order, as the
+ * kernel holds them). Hex-printed entries in the same text are passed over.
+ */
+export function parseWordValues(text: string): Map<number, Uint8Array> {
+  const out = new Map<number, Uint8Array>();
+  const head = /"key": (\d+),\s*"value": \{\s*"\w+": \[/g;
+  for (let m = head.exec(text); m; m = head.exec(text)) {
+    const end = text.indexOf("]", head.lastIndex);
+    if (end < 0) break;
+    const words: number[] = [];
+    let n = 0;
+    let digits = false;
+    for (let i = head.lastIndex; i < end; i++) {
+      const c = text.charCodeAt(i);
+      if (c >= 48 && c <= 57) {
+        n = n * 10 + (c - 48);
+        digits = true;
+      } else if (c === 44) {
+        words.push(n);
+        n = 0;
+        digits = false;
+      }
+    }
+    if (digits) words.push(n);
+    out.set(Number(m[1]), new Uint8Array(Uint32Array.from(words).buffer));
+    head.lastIndex = end;
+  }
+  return out;
+}
+
 export async function dumpMap(pin: string): Promise<MapEntry[]> {
   const res = await run(["bpftool", "map", "dump", "pinned", pin], { timeoutMs: 60_000 });
   return parseMapEntries(res.stdout);
@@ -172,7 +198,7 @@ const BATCH_BUFFER = 8192;
  * runs longer than BATCH_BUFFER, so that by the time its first line reaches us,
  * everything before it has been written out. The rest of its output is
  * discarded (what is still buffered arrives ahead of the next answer, where
- * parseMapEntries passes over it: it holds no "key:" line).
+ * neither parser takes it: it holds no key).
  */
 export interface FlushCommand {
   command: string;
@@ -190,7 +216,6 @@ export class BpftoolBatch {
   private readonly proc: Bun.Subprocess<"pipe", "pipe", "pipe">;
   private readonly reader: ReadableStreamDefaultReader<Uint8Array>;
   private readonly decoder = new TextDecoder();
-  private readonly marker: RegExp;
   private stderr = "";
   private closed = false;
 
@@ -202,7 +227,6 @@ export class BpftoolBatch {
       stdout: "pipe",
       stderr: "pipe",
     });
-    this.marker = new RegExp(`(?:^|\n)${flush.marker.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}`);
     this.reader = this.proc.stdout.getReader() as unknown as ReadableStreamDefaultReader<Uint8Array>;
     void new Response(this.proc.stderr).text().then((t) => (this.stderr = t));
   }
@@ -224,10 +248,10 @@ export class BpftoolBatch {
       chunks.push(this.decoder.decode(value, { stream: true }));
       const tail = chunks.length > 1 ? chunks[chunks.length - 2]!.slice(-200) : "";
       const window = tail + chunks[chunks.length - 1]!;
-      const end = this.marker.exec(window);
-      if (end) {
+      const end = window.indexOf(this.flush.marker);
+      if (end >= 0) {
         const text = chunks.slice(0, -1).join("") + window.slice(tail.length);
-        return text.slice(0, text.length - window.length + end.index);
+        return text.slice(0, text.length - window.length + end);
       }
     }
   }

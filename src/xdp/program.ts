@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { XwError } from "../errors";
 import { log } from "../log";
 import { embeddedObjectBytes } from "../bpf/embedded";
-import { withGlobal } from "../bpf/elf";
+import { withGlobal, withMaxEntries } from "../bpf/elf";
 import { CONFIG_SYMBOL, encodeCidrKey, encodeConfig, PAGE_SIZE, type ProgramConfig } from "../bpf/layout";
 import type { Cidr } from "../net/cidr";
 import * as bpftool from "../tools/bpftool";
@@ -189,7 +189,8 @@ export async function loadPinned(pins: Pins, opts: LoadOptions, ring = ringFor(p
     const elf = opts.object ? new Uint8Array(readFileSync(opts.object)) : await embeddedObjectBytes();
     let configured: Uint8Array;
     try {
-      configured = withGlobal(elf, CONFIG_SYMBOL, encodeConfig(opts.config, ring.shift));
+      // One ring region per possible CPU, plus the reader's flush page, which the program never writes.
+      configured = withMaxEntries(withGlobal(elf, CONFIG_SYMBOL, encodeConfig(opts.config, ring.shift)), "xw_ring", flushPage(ring) + 1);
     } catch (err) {
       throw new XwError(`${opts.object ?? "the embedded object"} is not an xdpwatch program: ${(err as Error).message}`, {
         hint: "build it from xdpwatch's source (xdpwatch build) so that its layout matches",
@@ -198,12 +199,10 @@ export async function loadPinned(pins: Pins, opts: LoadOptions, ring = ringFor(p
     const object = join(tmp, "xdpwatch.o");
     writeFileSync(object, configured);
     mkdirSync(pins.mapDir, { recursive: true });
-    // One ring region per possible CPU, in a plain array the object cannot size itself,
-    // plus the reader's flush page, which the program never writes.
-    const ringPin = join(pins.dir, "ring");
-    await bpftool.createArrayMap(ringPin, "xw_ring", PAGE_SIZE, flushPage(ring) + 1);
-    await bpftool.loadAll({ object, progDir: pins.dir, mapDir: pins.mapDir, reuseMaps: { xw_ring: ringPin } });
-    rmSync(ringPin);
+    await bpftool.loadAll({ object, progDir: pins.dir, mapDir: pins.mapDir });
+    // Ten digits a word: printed, the flush page outruns bpftool's output buffer (see BpftoolBatch).
+    const flushKey = new Uint8Array(new Uint32Array([flushPage(ring)]).buffer);
+    await bpftool.updateMap(pins.ring, flushKey, new Uint8Array(PAGE_SIZE).fill(0xff));
     await fillTries(pins, opts.block ?? [], opts.srcFilter ?? []);
     const prog = await bpftool.showPinnedProg(pins.prog);
     if (!prog) throw new XwError(`the program was loaded but is not pinned at ${pins.prog}`);

@@ -8,7 +8,7 @@
  */
 import { decodeRecord, decodeStats, PAGE_RECORDS, PAGE_SHIFT, RECORD, sumStats, type PacketRecord, type Stats } from "../bpf/layout";
 import { XwError } from "../errors";
-import { BpftoolBatch, parseMapEntries, type MapEntry } from "../tools/bpftool";
+import { BpftoolBatch, parseMapEntries, parseWordValues, type MapEntry } from "../tools/bpftool";
 import type { Pins } from "./pins";
 import { flushPage, type Ring } from "./program";
 
@@ -50,7 +50,7 @@ export class Reader {
     const flush = flushPage(ring);
     this.batch = new BpftoolBatch({
       command: `map lookup pinned ${pins.ring} key ${keyHex(flush)}`,
-      marker: `key:\n${keyHex(flush).slice("hex ".length)}\n`,
+      marker: `"key": ${flush},\n`,
     });
     this.statsCommand = `map lookup pinned ${pins.stats} key ${keyHex(0)}`;
   }
@@ -89,13 +89,11 @@ export class Reader {
     });
 
     const keys = [...pageKeys];
-    const answer = parseMapEntries(
-      await this.batch.request([...keys.map((k) => `map lookup pinned ${this.pins.ring} key ${keyHex(k)}`), this.statsCommand]),
-    );
-    if (answer.length !== keys.length + 1) throw new XwError(`bpftool answered ${answer.length} of ${keys.length + 1} lookups`);
-    const after = this.decodeStatsEntry(answer[keys.length]);
-    const pages = new Map<number, Uint8Array>();
-    keys.forEach((k, i) => pages.set(k, answer[i]!.values[0]!));
+    const answer = await this.batch.request([...keys.map((k) => `map lookup pinned ${this.pins.ring} key ${keyHex(k)}`), this.statsCommand]);
+    // Pages come formatted from their BTF, the counters as raw bytes: each parser takes its own.
+    const pages = parseWordValues(answer);
+    const after = this.decodeStatsEntry(parseMapEntries(answer).at(-1));
+    if (pages.size !== keys.length) throw new XwError(`bpftool answered ${pages.size} of ${keys.length} page lookups`);
 
     const packets: LoggedPacket[] = [];
     for (const { cpu, from, to } of ranges) {
