@@ -192,6 +192,8 @@ export async function dumpMap(pin: string): Promise<MapEntry[]> {
 
 /** bpftool's stdout buffer in the batch process: one write() per this many bytes. */
 const BATCH_BUFFER = 8192;
+/** A full ring takes well under a second to read; an answer this late will not come. */
+const BATCH_TIMEOUT_MS = 15_000;
 
 /**
  * The end of every batch answer: a command whose output starts with `marker` and
@@ -239,8 +241,9 @@ export class BpftoolBatch {
     // Chunks are kept apart and only the newest is searched (with the tail of the one
     // before, where the marker may have been split): answers run to megabytes.
     const chunks: string[] = [];
+    const deadline = performance.now() + BATCH_TIMEOUT_MS;
     for (;;) {
-      const { value, done } = await this.reader.read();
+      const { value, done } = await this.readBefore(deadline);
       if (done) {
         await this.proc.exited;
         throw new XwError(`bpftool stopped answering: ${lastLines(this.stderr, 1)}`);
@@ -253,6 +256,21 @@ export class BpftoolBatch {
         const text = chunks.slice(0, -1).join("") + window.slice(tail.length);
         return text.slice(0, text.length - window.length + end);
       }
+    }
+  }
+
+  private async readBefore(deadline: number): ReturnType<ReadableStreamDefaultReader<Uint8Array>["read"]> {
+    let timer: Timer | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        this.proc.kill("SIGKILL");
+        reject(new XwError(`bpftool did not answer within ${BATCH_TIMEOUT_MS / 1000} s`));
+      }, Math.max(0, deadline - performance.now()));
+    });
+    try {
+      return await Promise.race([this.reader.read(), timeout]);
+    } finally {
+      clearTimeout(timer);
     }
   }
 

@@ -96,6 +96,9 @@ export interface Running {
   done: Promise<{ code: number; stdout: string; stderr: string }>;
 }
 
+/** Processes start() made that may still run: a test that times out must not leave them. */
+const running = new Set<Bun.Subprocess>();
+
 /** Starts the compiled binary, as a user would. */
 export function start(args: string[], opts: { env?: Record<string, string>; cwd?: string; bin?: string; argv?: string[] } = {}): Running {
   const proc = Bun.spawn(opts.argv ?? [opts.bin ?? BIN, ...args], {
@@ -105,6 +108,8 @@ export function start(args: string[], opts: { env?: Record<string, string>; cwd?
     env: opts.env ?? process.env,
     cwd: opts.cwd,
   });
+  running.add(proc);
+  void proc.exited.then(() => running.delete(proc));
   let stderr = "";
   let markAttached: () => void = () => undefined;
   const attached = new Promise<void>((res) => (markAttached = res));
@@ -202,6 +207,8 @@ export function useVeth(opts: { leftovers?: "now" | "after detach" | "unchecked"
   afterEach(async () => {
     const veth = current!;
     current = undefined;
+    for (const proc of running) proc.kill("SIGKILL");
+    await Promise.all([...running].map((p) => p.exited));
     const left = when === "now" ? await leftovers(veth.host) : [];
     await xdpwatch(["detach", "-i", veth.host]);
     if (when === "after detach") left.push(...(await leftovers(veth.host)));
