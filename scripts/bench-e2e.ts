@@ -7,6 +7,11 @@
  * the same traffic again. Also the median time from `watch` starting to it
  * saying it is attached, on the idle interface.
  *
+ * --top checks `dist/xdpwatch top --json` instead: 10 fixed sources, one
+ * packet each in the trafgen config, which trafgen sends in turn, so each
+ * source gets exactly every tenth frame; top's final counts must match to the
+ * packet (exit 1 when not).
+ *
  * CPU seconds are user + system from wait4() (Bun's resourceUsage()), which
  * include every child the process waited for: for xdpwatch that is its
  * bpftool co-process and the ip/bpftool commands of attach and detach.
@@ -19,29 +24,30 @@
  * Timings, not tests: not part of `bun test`. Needs root, trafgen
  * (netsniff-ng), tcpdump and a built dist/xdpwatch.
  *
- *   node_modules/.bin/bun scripts/bench-e2e.ts [--rates 100000,400000] [--frames 200000] [--senders 1] [--json]
+ *   node_modules/.bin/bun scripts/bench-e2e.ts [--rates 100000,400000] [--frames 200000] [--senders 1] [--top] [--json]
  */
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { median } from "../src/bench/report";
-import { HEADER_BYTES as H, ipv4Frame } from "../src/net/frames";
 import { alignColumns } from "../src/output/table";
-import { ownerFile, pinsFor, removePins } from "../src/xdp/pins";
-import { BIN, createVeth, type Veth } from "../test/support/kernel";
+import { BIN, type Veth } from "../test/support/kernel";
+import {
+  checkInterrupted, countLines, cpuSeconds, interrupt, onVeth, randomSourcesConfig, readSummary, requireTools, runMain, SETTLE_MS, spawn,
+  trafgen, trafgenPacket, udp64, watchText,
+} from "./lib/traffic";
 
-const SIGNALS: NodeJS.Signals[] = ["SIGINT", "SIGTERM", "SIGHUP"];
-/** After the last frame: several of watch's 50 ms polls, so it has drained the rings. */
-const SETTLE_MS = 1000;
 const STARTUP_RUNS = 5;
 const CLOCK_TICKS = 100;
+/** --top's sources, one trafgen packet each. */
+const TOP_SOURCES = Array.from({ length: 10 }, (_, i) => `198.18.10.${i + 1}`);
 
 const { values: opts } = parseArgs({
   options: {
     rates: { type: "string", default: "100000,400000" },
     frames: { type: "string", default: "200000" },
     senders: { type: "string", default: "1" },
+    top: { type: "boolean", default: false },
     json: { type: "boolean", default: false },
   },
 });
@@ -50,84 +56,10 @@ const frameCount = Number(opts.frames);
 const senders = Number(opts.senders);
 const positive = (n: number) => Number.isInteger(n) && n > 0;
 if (!rates.every(positive) || !positive(frameCount) || !positive(senders) || rates.some((r) => r < senders) || frameCount < senders) {
-  console.error("usage: bun scripts/bench-e2e.ts [--rates 100000,400000] [--frames 200000] [--senders 1] [--json]");
+  console.error("usage: bun scripts/bench-e2e.ts [--rates 100000,400000] [--frames 200000] [--senders 1] [--top] [--json]");
   process.exit(2);
 }
-const missing = [
-  ...(process.getuid?.() === 0 ? [] : ["root"]),
-  ...["trafgen", "tcpdump", "ip"].filter((tool) => !Bun.which(tool)),
-  ...(existsSync(BIN) ? [] : [`${BIN} (node_modules/.bin/bun run build)`]),
-];
-if (missing.length > 0) {
-  console.error(`bench-e2e needs ${missing.join(", ")}; scripts/setup.sh installs the tools`);
-  process.exit(1);
-}
-
-/** Every process we started and that may still run: the cleanup's list. */
-const live = new Set<Bun.Subprocess>();
-let interrupted: NodeJS.Signals | undefined;
-
-/** Ctrl-C also stops the process of the moment, which then looks finished: each step asks here. */
-function checkInterrupted(): void {
-  if (interrupted) throw new Error(`interrupted by ${interrupted}`);
-}
-
-function spawn(argv: string[]): Bun.Subprocess<"ignore", "pipe", "pipe"> {
-  checkInterrupted();
-  const proc = Bun.spawn(argv, { stdin: "ignore", stdout: "pipe", stderr: "pipe" });
-  live.add(proc);
-  void proc.exited.then(() => live.delete(proc));
-  return proc;
-}
-
-async function stopAll(): Promise<void> {
-  await Promise.all(
-    [...live].map(async (p) => {
-      // SIGINT first: xdpwatch then detaches and removes its pins itself.
-      p.kill("SIGINT");
-      if ((await Promise.race([p.exited, Bun.sleep(5000).then(() => "timeout" as const)])) === "timeout") p.kill("SIGKILL");
-    }),
-  );
-}
-
-/** A process's stderr as it arrives, to wait for what it says. */
-function watchText(stream: ReadableStream<Uint8Array>) {
-  let text = "";
-  const waiters: { re: RegExp; resolve: () => void }[] = [];
-  const decoder = new TextDecoder();
-  const done = (async () => {
-    for await (const chunk of stream) {
-      text += decoder.decode(chunk, { stream: true });
-      for (const w of waiters.filter((w) => w.re.test(text))) w.resolve();
-    }
-  })();
-  return {
-    get text() {
-      return text;
-    },
-    done,
-    async until(re: RegExp, timeoutMs: number): Promise<void> {
-      if (re.test(text)) return;
-      const seen = new Promise<void>((resolve) => waiters.push({ re, resolve }));
-      const outcome = await Promise.race([seen.then(() => "seen"), done.then(() => "ended"), Bun.sleep(timeoutMs).then(() => "timeout")]);
-      if (outcome !== "seen") throw new Error(`waited for ${re} on stderr (${outcome}): ${text.trim().split("\n").slice(-3).join(" | ")}`);
-    },
-  };
-}
-
-/** Lines on stdout, counted without decoding them all; the last one kept. */
-async function countLines(stream: ReadableStream<Uint8Array>): Promise<{ lines: number; last: string }> {
-  let lines = 0;
-  let previous: Uint8Array = new Uint8Array(0);
-  let latest: Uint8Array = new Uint8Array(0);
-  for await (const chunk of stream) {
-    for (let i = chunk.indexOf(10); i >= 0; i = chunk.indexOf(10, i + 1)) lines++;
-    previous = latest;
-    latest = chunk;
-  }
-  const tail = new TextDecoder().decode(Buffer.concat([previous, latest])).trimEnd();
-  return { lines, last: tail.slice(tail.lastIndexOf("\n") + 1) };
-}
+requireTools("bench-e2e", opts.top ? ["trafgen", "ip"] : ["trafgen", "tcpdump", "ip"]);
 
 /** utime + stime in seconds of one process and of each child it has now. */
 function cpuNow(pid: number): { self: number; children: Record<string, number> } {
@@ -148,61 +80,27 @@ function cpuNow(pid: number): { self: number; children: Record<string, number> }
   return { self: read(String(pid)).cpu, children };
 }
 
-/**
- * The shared frame builder's 64-byte IPv4 UDP frame, with the last two source
- * bytes random and the IP checksum redone. Ports no dissector claims, so
- * tcpdump prints one plain line per frame.
- */
-function trafgenConfig(): string {
-  const frame = ipv4Frame({ src: "198.18.0.0", dst: "198.19.255.254", sport: 40000, dport: 40001, payload: 64 - H.eth - H.ipv4 - H.udp });
-  const ipChecksum = H.eth + 10;
-  const srcLow = H.eth + 14;
-  const parts: string[] = [];
-  for (let i = 0; i < frame.length; i++) {
-    if (i === ipChecksum) parts.push(`csumip(${H.eth}, ${H.eth + H.ipv4 - 1})`);
-    else if (i === srcLow) parts.push("drnd(2)");
-    else if (i !== ipChecksum + 1 && i !== srcLow + 1) parts.push(`0x${frame[i]!.toString(16).padStart(2, "0")}`);
-  }
-  return `{ ${parts.join(", ")} }\n`;
-}
-
 interface Traffic {
   sent: number;
+  /** Frames each trafgen process reported sent, in the order they started. */
+  runs: number[];
   seconds: number;
-}
-
-/** One trafgen; it needs a rate (-b) when the receiving end runs XDP, and sends from one process (-P 1). */
-async function trafgen(veth: Veth, conf: string, rate: number, frames: number): Promise<number> {
-  const proc = spawn(["ip", "netns", "exec", veth.ns, "trafgen", "--no-sock-mem", "--dev", veth.peer, "--conf", conf, "-n", String(frames), "-b", `${rate}pps`, "-P", "1"]);
-  const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
-  const sent = /(\d+) packets outgoing/.exec(stdout + stderr)?.[1];
-  if (code !== 0 || sent === undefined) throw new Error(`trafgen failed (${code}): ${stderr.trim().split("\n").slice(-2).join(" | ")}`);
-  return Number(sent);
 }
 
 /** All frames at `rate` on average, split over --senders trafgen processes started 1/N s apart. */
 async function send(veth: Veth, conf: string, rate: number): Promise<Traffic> {
   const started = performance.now();
   const share = (total: number, i: number) => Math.floor(total / senders) + (i < total % senders ? 1 : 0);
-  const runs: Promise<number>[] = [];
+  const pending: Promise<number>[] = [];
   for (let i = 0; i < senders; i++) {
     if (i > 0) await Bun.sleep(1000 / senders);
     const run = trafgen(veth, conf, share(rate, i), share(frameCount, i));
     // Handled at once: a sender failing while the next ones start is reported by Promise.all below.
     run.catch(() => undefined);
-    runs.push(run);
+    pending.push(run);
   }
-  const sent = (await Promise.all(runs)).reduce((a, b) => a + b, 0);
-  return { sent, seconds: (performance.now() - started) / 1000 };
-}
-
-interface Summary {
-  type: "summary";
-  seen: number;
-  logged: number;
-  lost: number;
-  printed: number;
-  exact: boolean;
+  const runs = await Promise.all(pending);
+  return { sent: runs.reduce((a, b) => a + b, 0), runs, seconds: (performance.now() - started) / 1000 };
 }
 
 async function runWatch(veth: Veth, conf: string, rate: number) {
@@ -213,13 +111,9 @@ async function runWatch(veth: Veth, conf: string, rate: number) {
   const traffic = await send(veth, conf, rate);
   await Bun.sleep(SETTLE_MS);
   const split = cpuNow(proc.pid);
-  proc.kill("SIGINT");
-  const code = await proc.exited;
+  await interrupt(proc, "xdpwatch watch", stderr);
   const { lines, last } = await stdout;
-  if (code !== 0) throw new Error(`xdpwatch watch exited ${code}: ${stderr.text.trim()}`);
-  const summary = JSON.parse(last) as Summary;
-  if (summary.type !== "summary") throw new Error(`xdpwatch's last line is not its summary: ${last.slice(0, 200)}`);
-  return { traffic, records: lines - 1, summary, cpu: Number(proc.resourceUsage()!.cpuTime.total) / 1e6, split };
+  return { traffic, records: lines - 1, summary: readSummary(last, "xdpwatch"), cpu: cpuSeconds(proc), split };
 }
 
 async function runTcpdump(veth: Veth, conf: string, rate: number) {
@@ -234,7 +128,7 @@ async function runTcpdump(veth: Veth, conf: string, rate: number) {
   const { lines } = await stdout;
   await stderr.done;
   const dropped = /(\d+) packets dropped by kernel/.exec(stderr.text)?.[1];
-  return { traffic, captured: lines, droppedByKernel: dropped === undefined ? undefined : Number(dropped), cpu: Number(proc.resourceUsage()!.cpuTime.total) / 1e6 };
+  return { traffic, captured: lines, droppedByKernel: dropped === undefined ? undefined : Number(dropped), cpu: cpuSeconds(proc) };
 }
 
 /** From the command starting to it saying "watching", on an idle interface; and attach alone, from its --verbose line. */
@@ -309,42 +203,101 @@ function table(rows: Awaited<ReturnType<typeof measureRate>>[]): string {
   ]);
 }
 
-async function main(): Promise<number> {
-  for (const sig of SIGNALS)
-    process.on(sig, () => {
-      interrupted = sig;
-      for (const p of live) p.kill("SIGINT");
-    });
-  const dir = mkdtempSync(join(tmpdir(), "xdpwatch-e2e-"));
-  let veth: Veth | undefined;
-  try {
-    const conf = join(dir, "udp64.trafgen");
-    writeFileSync(conf, trafgenConfig());
-    veth = await createVeth();
-    const rows = [];
-    for (const rate of rates) {
-      console.error(`${rate} pps, ${frameCount} frames from ${senders} trafgen process${senders > 1 ? "es" : ""}…`);
-      const row = await measureRate(veth, conf, rate);
-      console.error(`  xdpwatch CPU split (s): ${JSON.stringify(row.xdpwatch_cpu_split_s)}`);
-      rows.push(row);
-    }
-    if (opts.json) for (const r of rows) console.log(JSON.stringify(r));
-    else console.log(table(rows));
-    return 0;
-  } catch (err) {
-    console.error(`bench-e2e: ${interrupted ? `interrupted by ${interrupted}` : (err as Error).message}`);
-    return interrupted ? 130 : 1;
-  } finally {
-    await stopAll();
-    if (veth) {
-      // Only a watch killed outright leaves these; deleting the veth has detached its program.
-      const pins = pinsFor(veth.host);
-      if (existsSync(pins.dir)) removePins(pins);
-      rmSync(ownerFile(veth.host), { force: true });
-      await veth.remove();
-    }
-    rmSync(dir, { recursive: true, force: true });
-  }
+interface SourcesRecord {
+  type: "sources";
+  sources: { src: string; packets: number }[];
+  tracked: number;
+  evicted: number;
 }
 
-process.exit(await main());
+/** Source i's share of `frames` sent from a config of `n` packets, which trafgen sends in turn from the first. */
+const shareOf = (frames: number, i: number, n: number) => Math.floor(frames / n) + (i < frames % n ? 1 : 0);
+
+/** top while the --top config is sent; its last `sources` record, read once detached, holds the final counts. */
+async function measureTop(veth: Veth, conf: string, rate: number) {
+  const proc = spawn([BIN, "top", "--iface", veth.host, "--json", "--interval", "1"]);
+  const stderr = watchText(proc.stderr);
+  const stdout = new Response(proc.stdout).text();
+  await stderr.until(/counting/, 20_000);
+  const traffic = await send(veth, conf, rate);
+  await Bun.sleep(SETTLE_MS);
+  await interrupt(proc, "xdpwatch top", stderr);
+  const lines = (await stdout).trimEnd().split("\n");
+  const summary = readSummary(lines.at(-1)!, "xdpwatch top");
+  const final = lines.findLast((l) => l.startsWith('{"type":"sources"'));
+  if (final === undefined) throw new Error("xdpwatch top printed no sources record");
+  const counts = JSON.parse(final) as SourcesRecord;
+  const got = new Map(counts.sources.map((s) => [s.src, s.packets]));
+  const sources = TOP_SOURCES.map((src, i) => ({
+    src,
+    expected: traffic.runs.reduce((sum, frames) => sum + shareOf(frames, i, TOP_SOURCES.length), 0),
+    got: got.get(src) ?? 0,
+  }));
+  return {
+    type: "bench-top",
+    rate_pps: rate,
+    senders,
+    achieved_pps: Math.round(traffic.sent / traffic.seconds),
+    sent: traffic.sent,
+    seen: summary.seen,
+    sources,
+    tracked: counts.tracked,
+    evicted: counts.evicted,
+    exact:
+      summary.exact && summary.seen === traffic.sent && counts.tracked === TOP_SOURCES.length && counts.evicted === 0 && sources.every((s) => s.got === s.expected),
+    top_cpu_s: round(cpuSeconds(proc), 3),
+  };
+}
+
+/** "10 × 40000" when all sources have the same count, else each count in source order. */
+const perSource = (counts: number[]) => (new Set(counts).size === 1 ? `${counts.length} × ${counts[0]}` : counts.join("/"));
+
+function topTable(rows: Awaited<ReturnType<typeof measureTop>>[]): string {
+  return alignColumns([
+    ["rate", "bursts/s", "achieved", "sent", "seen", "per source expected", "per source got", "exact?", "CPU s (top)"],
+    ...rows.map((r) => [
+      `${r.rate_pps / 1000}k pps`,
+      String(r.senders),
+      `${Math.round(r.achieved_pps / 1000)}k pps`,
+      String(r.sent),
+      String(r.seen),
+      perSource(r.sources.map((s) => s.expected)),
+      perSource(r.sources.map((s) => s.got)),
+      r.exact ? "yes" : "no",
+      r.top_cpu_s.toFixed(2),
+    ]),
+  ]);
+}
+
+/** watch and tcpdump at each rate; the output and whether it counts as passed (always: these are timings). */
+async function benchWatch(veth: Veth, dir: string) {
+  const conf = join(dir, "udp64.trafgen");
+  writeFileSync(conf, randomSourcesConfig());
+  const rows = [];
+  for (const rate of rates) {
+    console.error(`${rate} pps, ${frameCount} frames from ${senders} trafgen process${senders > 1 ? "es" : ""}…`);
+    const row = await measureRate(veth, conf, rate);
+    console.error(`  xdpwatch CPU split (s): ${JSON.stringify(row.xdpwatch_cpu_split_s)}`);
+    rows.push(row);
+  }
+  return { output: opts.json ? rows.map((r) => JSON.stringify(r)).join("\n") : table(rows), passed: true };
+}
+
+/** top at each rate; passed when every count was exact. */
+async function benchTop(veth: Veth, dir: string) {
+  const conf = join(dir, "sources10.trafgen");
+  writeFileSync(conf, TOP_SOURCES.map((src) => trafgenPacket(udp64(src))).join(""));
+  const rows = [];
+  for (const rate of rates) {
+    console.error(`top: ${rate} pps, ${frameCount} frames from ${TOP_SOURCES.length} sources, ${senders} trafgen process${senders > 1 ? "es" : ""}…`);
+    rows.push(await measureTop(veth, conf, rate));
+  }
+  return { output: opts.json ? rows.map((r) => JSON.stringify(r)).join("\n") : topTable(rows), passed: rows.every((r) => r.exact) };
+}
+
+await runMain("bench-e2e", async () => {
+  const { result, leftBehind } = await onVeth(opts.top ? benchTop : benchWatch);
+  console.log(result.output);
+  for (const left of leftBehind) console.error(`bench-e2e: left behind: ${left}`);
+  return result.passed && leftBehind.length === 0 ? 0 : 1;
+});

@@ -11,3 +11,13 @@ export function setVerbosity(opts: { verbose?: boolean; quiet?: boolean }): void
   if (opts.quiet) log.level = LogLevels.warn;
   else if (opts.verbose) log.level = LogLevels.debug;
 }
+
+/** Says what is going on when `work` takes long enough to notice; silent when it is quick. */
+export async function withProgress<T>(label: string, work: Promise<T>): Promise<T> {
+  const timer = setTimeout(() => log.start(`${label}…`), 300);
+  try {
+    return await work;
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -1,10 +1,11 @@
 #!/usr/bin/env bun
+import { stripAnsi } from "consola/utils";
 import { defineCommand, renderUsage, runCommand, type ArgsDef, type CommandDef } from "citty";
 import pkg from "../package.json" with { type: "json" };
 import { EXIT, XwError } from "./errors";
 import { log, setVerbosity } from "./log";
 import { rejectUnknownArgs } from "./commands/_args";
-import { subCommands } from "./commands";
+import { examples, subCommands } from "./commands";
 
 
 export const main = defineCommand({
@@ -27,8 +28,12 @@ async function findCommand(rawArgs: string[]): Promise<{ cmd: Loaded; name?: str
   return { cmd: main as Loaded, rest: rawArgs };
 }
 
-async function usage(cmd: Loaded): Promise<string> {
-  return renderUsage(cmd, cmd === main ? undefined : (main as Loaded));
+async function usage(cmd: Loaded, name?: string): Promise<string> {
+  const rendered = await renderUsage(cmd, cmd === main ? undefined : (main as Loaded));
+  // citty colours by environment alone; colours belong on a terminal only.
+  const text = (process.stdout.isTTY && !process.env.NO_COLOR ? rendered : stripAnsi(rendered)).trimEnd();
+  const lines = name ? examples[name as keyof typeof examples] : ["sudo xdpwatch doctor", "sudo xdpwatch watch -i eth0", "sudo xdpwatch top -i eth0"];
+  return `${text}\n\nEXAMPLES\n\n${lines.map((l) => `  $ ${l}`).join("\n")}`;
 }
 
 export async function runCli(rawArgs: string[]): Promise<number> {
@@ -42,7 +47,7 @@ export async function runCli(rawArgs: string[]): Promise<number> {
     const { cmd, name, rest } = await findCommand(rawArgs);
     if (rest.includes("--help") || rest.includes("-h") || !name) {
       if (!name && rest.length > 0 && !rest[0]!.startsWith("-")) throw new XwError(`unknown command "${rest[0]}"`, { exitCode: EXIT.usage, hint: "xdpwatch --help lists the commands" });
-      console.log(`${await usage(cmd)}\n`);
+      console.log(`${await usage(cmd, name)}\n`);
       return name || rest.length > 0 ? EXIT.ok : EXIT.usage;
     }
     rejectUnknownArgs(rest, ((await cmd.args) ?? {}) as ArgsDef);

@@ -1,6 +1,6 @@
 import { defineCommand } from "citty";
 import { XwError } from "../errors";
-import { log } from "../log";
+import { log, withProgress } from "../log";
 import { writeMetricsFile } from "../output/prometheus";
 import { preflight } from "../system/checks";
 import { attachProgram } from "../xdp/program";
@@ -27,14 +27,14 @@ export default defineCommand({
     const filters = parseFilters(args, rawArgs);
     const metricsFile = parsePrometheusFile(args["prometheus-file"]);
     await preflight();
-    const att = await attachProgram({
+    const att = await withProgress(`loading and attaching to ${iface}`, attachProgram({
       iface,
       mode,
       object: args.object,
       force: args.force,
       config: { log: true, sources: args.sources === true, ...filters.config },
       block: filters.block,
-    });
+    }));
     if (args.json) console.log(JSON.stringify({ type: "attached", iface, mode: att.mode, prog_id: att.progId, pins: att.pins.dir }));
     log.success(`attached to ${iface} (${att.mode} mode, program id ${att.progId}); maps pinned under ${att.pins.mapDir}`);
     const described = describeFilters(filters);

@@ -1,7 +1,7 @@
 import { defineCommand } from "citty";
 import { resolve } from "node:path";
 import { materialize } from "../bpf/embedded";
-import { log } from "../log";
+import { log, withProgress } from "../log";
 import { compileBpf } from "../tools/clang";
 import { outputArgs } from "./_args";
 
@@ -19,7 +19,7 @@ export default defineCommand({
     const out = resolve(args.out);
     const embedded = args.source ? undefined : await materialize({ source: true });
     try {
-      await compileBpf(args.source ? resolve(args.source) : `${embedded!.dir}/xdpwatch.c`, out);
+      await withProgress("compiling with clang", compileBpf(args.source ? resolve(args.source) : `${embedded!.dir}/xdpwatch.c`, out));
     } finally {
       embedded?.remove();
     }

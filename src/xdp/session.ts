@@ -6,7 +6,7 @@
  */
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { XwError } from "../errors";
-import { log } from "../log";
+import { log, withProgress } from "../log";
 import type { ProgramConfig } from "../bpf/layout";
 import type { Cidr } from "../net/cidr";
 import { attachProgram, detachProgram, type Attached, type ModeChoice } from "./program";
@@ -122,7 +122,7 @@ export async function withSession<T>(opts: SessionOptions, body: (s: Session) =>
   const started = performance.now();
   try {
     if (opts.stats) restoreStats = enableStats();
-    attached = await attachProgram(opts);
+    attached = await withProgress(`loading and attaching to ${opts.iface}`, attachProgram(opts));
     const att = attached;
     log.debug(`attached program id ${att.progId} in ${(performance.now() - started).toFixed(0)} ms`);
     if (opts.durationSec !== undefined) timer = setTimeout(() => stop.stop("duration"), opts.durationSec * 1000);
