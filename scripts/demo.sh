@@ -25,6 +25,9 @@ ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1
 ip link set "$host" up
 ip -n "$ns" link set "$peer" up
 
+echo "== xdpwatch doctor --iface $host   (is this machine ready?)"
+dist/xdpwatch doctor --iface "$host"
+
 ip netns exec "$ns" python3 scripts/demo-traffic.py "$peer" 12 &
 traffic_pid=$!
 

@@ -114,6 +114,18 @@ describe.skipIf(!kernelReady)("safety on a real veth pair", () => {
     expect(await leftovers(lab.veth.host)).toEqual([]);
   }, 30_000);
 
+  test("bpftool failing under a running watch (its maps unpinned): one line, detached, exit 1", async () => {
+    const run = start(["watch", "-i", lab.veth.host, "--json"]);
+    await run.attached;
+    await sh(["rm", "-rf", `/sys/fs/bpf/xdpwatch/${lab.veth.host}/maps`]);
+    await lab.veth.send([ipv4Frame({ src: "198.18.8.8" })]);
+    const { code, stderr } = await run.done;
+    expect(code).toBe(1);
+    expect(stderr).toContain("xdpwatch: error: bpftool stopped answering");
+    expect(stderr).not.toMatch(/\n\s+at /);
+    expect(await leftovers(lab.veth.host)).toEqual([]);
+  }, 30_000);
+
   test("kill -9 leaves the program attached; the next watch says what is stale; detach cleans it all", async () => {
     const run = start(["watch", "-i", lab.veth.host]);
     await run.attached;
