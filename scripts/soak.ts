@@ -98,7 +98,7 @@ async function soak(veth: Veth, dir: string) {
     rss_end_mib: round(end),
     rss_limit_mib: round(limit),
     rss_flat: end <= limit,
-    rss_samples: rss.length,
+    rss_samples_mib: rss.map(round),
     xdpwatch_cpu_s: Number(cpuSeconds(proc).toFixed(2)),
   };
 }
@@ -126,7 +126,7 @@ await runMain("soak", async () => {
         ],
       ]),
     );
-    console.log(`RSS flat means end ≤ start × ${RSS_GROWTH} + ${RSS_SLACK_MIB} MiB = ${row.rss_limit_mib} MiB (${row.rss_samples} samples, every ${RUN_SECONDS} s)`);
+    console.log(`RSS flat means end ≤ start × ${RSS_GROWTH} + ${RSS_SLACK_MIB} MiB = ${row.rss_limit_mib} MiB (${row.rss_samples_mib.length} samples: after attach, every ${RUN_SECONDS} s, at the end)`);
     console.log(`left behind: checked for an XDP program on ${row.iface}, /sys/fs/bpf/xdpwatch/${row.iface}, /run/xdpwatch/${row.iface}.pid once xdpwatch exited, then the veth pair and netns ${row.netns} once removed`);
   }
   return row.exact && row.rss_flat && leftBehind.length === 0 ? 0 : 1;

@@ -6,7 +6,7 @@
  * or whose sequence number is not the expected one is counted as lost, never
  * printed: what is printed is exact, and logged + lost = what the kernel wrote.
  */
-import { decodeRecord, decodeStats, PAGE_RECORDS, PAGE_SHIFT, RECORD, sumStats, type PacketRecord, type Stats } from "../bpf/layout";
+import { decodeRecord, decodeStats, PAGE_RECORDS, RECORD, sumStats, type PacketRecord, type Stats } from "../bpf/layout";
 import { XwError } from "../errors";
 import { BpftoolBatch, parseMapEntries, parseWordValues, type MapEntry } from "../tools/bpftool";
 import type { Pins } from "./pins";

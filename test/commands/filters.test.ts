@@ -1,7 +1,7 @@
 /** In-kernel filters and --block on a real veth pair: exact counts, and blocked frames never reach the host. */
-import { afterEach, beforeEach, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { arpFrame, ipv4Frame, ipv6Frame } from "../support/frames";
-import { createVeth, kernelReady, leftovers, ndjson, runDuring, xdpwatch, useVeth } from "../support/kernel";
+import { kernelReady, ndjson, runDuring, xdpwatch, useVeth } from "../support/kernel";
 
 const hasTcpdump = Bun.which("tcpdump") !== null;
 

@@ -1,9 +1,9 @@
-import { afterEach, beforeEach, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ipv4Frame } from "../support/frames";
-import { createVeth, kernelReady, leftovers, ndjson, start, xdpwatch, useVeth } from "../support/kernel";
+import { kernelReady, leftovers, ndjson, start, xdpwatch, useVeth } from "../support/kernel";
 
 describe.skipIf(!kernelReady)("attach, status, detach", () => {
   const lab = useVeth({ leftovers: "unchecked" });

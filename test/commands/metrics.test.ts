@@ -1,10 +1,10 @@
 /** Prometheus metrics, read back: from watch and top's files, and from `metrics` on a program `attach` left. */
-import { afterAll, afterEach, beforeEach, describe, expect, test } from "bun:test";
+import { afterAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ipv4Frame, ipv6Frame } from "../support/frames";
-import { createVeth, kernelReady, leftovers, ndjson, runDuring, waitForSeen, xdpwatch, useVeth } from "../support/kernel";
+import { kernelReady, ndjson, runDuring, waitForSeen, xdpwatch, useVeth } from "../support/kernel";
 
 /** Samples by `name{labels}` as written, values as numbers; every sample line must parse. */
 function parseMetrics(text: string): Map<string, number> {

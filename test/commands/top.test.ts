@@ -1,8 +1,8 @@
-import { afterEach, beforeEach, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { availableParallelism } from "node:os";
 import { SOURCES_MAX } from "../../src/bpf/layout";
 import { ipv4Frame, ipv6Frame, testSources } from "../support/frames";
-import { createVeth, kernelReady, leftovers, ndjson, runDuring, useVeth } from "../support/kernel";
+import { kernelReady, ndjson, runDuring, useVeth } from "../support/kernel";
 
 describe.skipIf(!kernelReady)("top on a real veth pair", () => {
   const lab = useVeth();

@@ -1,9 +1,9 @@
-import { afterEach, beforeEach, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { copyFileSync, mkdtempSync, rmSync, symlinkSync, mkdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ipv4Frame, ipv6Frame, testSources } from "../support/frames";
-import { BIN, createVeth, kernelReady, leftovers, ndjson, start, useVeth } from "../support/kernel";
+import { BIN, kernelReady, leftovers, ndjson, start, useVeth } from "../support/kernel";
 
 describe.skipIf(!kernelReady)("watch on a real veth pair", () => {
   const lab = useVeth();
