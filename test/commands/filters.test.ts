@@ -1,38 +1,10 @@
 /** In-kernel filters and --block on a real veth pair: exact counts, and blocked frames never reach the host. */
 import { describe, expect, test } from "bun:test";
 import { arpFrame, ipv4Frame, ipv6Frame } from "../support/frames";
-import { kernelReady, ndjson, runDuring, xdpwatch, useVeth } from "../support/kernel";
+import { capture, kernelReady, ndjson, runDuring, xdpwatch, useVeth } from "../support/kernel";
 
 const hasTcpdump = Bun.which("tcpdump") !== null;
 
-/**
- * tcpdump on the host end, inbound only, until it has captured `count`
- * packets. Resolves once it listens; `packets` holds each capture's source.
- */
-async function capture(iface: string, count: number) {
-  const proc = Bun.spawn(["tcpdump", "-n", "-l", "-t", "-Q", "in", "-i", iface, "-c", String(count)], { stdout: "pipe", stderr: "pipe" });
-  const stderr = proc.stderr.getReader();
-  let said = "";
-  while (!said.includes("listening on")) {
-    const { value, done } = await stderr.read();
-    if (done) throw new Error(`tcpdump did not start: ${said}`);
-    said += new TextDecoder().decode(value);
-  }
-  void (async () => {
-    while (!(await stderr.read()).done);
-  })();
-  const packets = (async () => {
-    // A guard, not a measurement: a capture that never completes fails the test below instead of hanging it.
-    const guard = setTimeout(() => proc.kill(), 10_000);
-    const text = await new Response(proc.stdout).text();
-    clearTimeout(guard);
-    return text
-      .split("\n")
-      .filter(Boolean)
-      .map((line) => /^IP6? (\S+)\.\d+ > /.exec(line)?.[1] ?? line);
-  })();
-  return { packets };
-}
 
 const tally = (items: string[]) => items.reduce<Record<string, number>>((acc, s) => ({ ...acc, [s]: (acc[s] ?? 0) + 1 }), {});
 

@@ -4,7 +4,8 @@ import { mkdtempSync, rmSync, symlinkSync, mkdirSync, writeFileSync } from "node
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ipv4Frame, testSources } from "../support/frames";
-import { BIN, createVeth, kernelReady, leftovers, ndjson, sh, start, xdpwatch, useVeth } from "../support/kernel";
+import { HAND } from "../support/corpus";
+import { BIN, record, createVeth, kernelReady, leftovers, ndjson, sh, start, xdpwatch, useVeth } from "../support/kernel";
 
 const work = mkdtempSync(join(tmpdir(), "xw-safety-"));
 const FOREIGN = join(work, "foreign.o");
@@ -124,6 +125,28 @@ describe.skipIf(!kernelReady)("safety on a real veth pair", () => {
     expect(stderr).toContain("xdpwatch: error: bpftool stopped answering");
     expect(stderr).not.toMatch(/\n\s+at /);
     expect(await leftovers(lab.veth.host)).toEqual([]);
+  }, 30_000);
+
+  test.skipIf(!Bun.which("tcpdump"))("malformed, truncated and non-IP frames through the veth pair: the host sees exactly what it sees without xdpwatch", async () => {
+    const frames = HAND.filter(([, , outcome]) => outcome !== "blocked");
+    const hex = (list: Uint8Array[]) => list.map((f) => Buffer.from(f).toString("hex"));
+    // The kernel's own stack drops some of these (a cut VLAN tag) whatever XDP does: compare, don't count.
+    const without = await record(lab.veth.host);
+    await lab.veth.send(frames.map(([, f]) => f));
+    const baseline = hex(await without.stop());
+    expect(baseline.length).toBeGreaterThanOrEqual(frames.length - 2);
+    const run = start(["watch", "-i", lab.veth.host, "--json"]);
+    await run.attached;
+    const withWatch = await record(lab.veth.host);
+    await lab.veth.send(frames.map(([, f]) => f));
+    expect(hex(await withWatch.stop())).toEqual(baseline);
+    run.proc.kill("SIGINT");
+    const { code, stdout } = await run.done;
+    expect(code).toBe(0);
+    const count = (o: string) => frames.filter(([, , outcome]) => outcome === o).length;
+    expect(ndjson(stdout).at(-1)).toMatchObject({
+      seen: frames.length, logged: count("logged"), malformed: count("malformed"), not_ip: count("not_ip"), blocked: 0, exact: true,
+    });
   }, 30_000);
 
   test("kill -9 leaves the program attached; the next watch says what is stale; detach cleans it all", async () => {

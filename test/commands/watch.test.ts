@@ -68,18 +68,20 @@ describe.skipIf(!kernelReady)("watch on a real veth pair", () => {
     expect(await leftovers(lab.veth.host)).toEqual([]);
   }, 30_000);
 
-  test("the binary alone, with only ip and bpftool on PATH (no node, clang or node_modules), watches the same way", async () => {
+  test("the binary alone, with only ip and bpftool on PATH (no node, clang or node_modules), runs doctor and status and watches the same way", async () => {
     const dir = mkdtempSync(join(tmpdir(), "xdpwatch-alone-"));
     const bin = join(dir, "bin");
     try {
       copyFileSync(BIN, join(dir, "xdpwatch"));
       mkdirSync(bin);
       for (const tool of ["ip", "bpftool"]) symlinkSync(Bun.which(tool)!, join(bin, tool));
-      const run = start(["watch", "--iface", lab.veth.host, "--json", "--count", "5"], {
-        bin: join(dir, "xdpwatch"),
-        cwd: dir,
-        env: { PATH: bin, HOME: dir },
-      });
+      const alone = { bin: join(dir, "xdpwatch"), cwd: dir, env: { PATH: bin, HOME: dir } };
+      const doctor = await start(["doctor", "--iface", lab.veth.host], alone).done;
+      expect(doctor.code, doctor.stdout + doctor.stderr).toBe(0);
+      expect(doctor.stdout).toMatch(/! clang +not found: only `xdpwatch build` needs it/);
+      const status = await start(["status", "--json"], alone).done;
+      expect(status.code).toBe(0);
+      const run = start(["watch", "--iface", lab.veth.host, "--json", "--count", "5"], alone);
       await run.attached;
       const sources = testSources(5, 20);
       await lab.veth.send(sources.map((src) => ipv4Frame({ src })));

@@ -4,7 +4,8 @@
  * here is removed again, also when a test fails.
  */
 import { afterEach, beforeEach, expect } from "bun:test";
-import { existsSync, readdirSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { decodeStats, sumStats } from "../../src/bpf/layout";
 import { parseMapEntries } from "../../src/tools/bpftool";
@@ -221,4 +222,75 @@ export function useVeth(opts: { leftovers?: "now" | "after detach" | "unchecked"
       return current;
     },
   };
+}
+
+/**
+ * tcpdump on the host end, inbound only, until it has captured `count`
+ * packets. Resolves once it listens; `packets` holds each capture's source.
+ */
+export async function capture(iface: string, count: number) {
+  const proc = Bun.spawn(["tcpdump", "-n", "-l", "-t", "-Q", "in", "-i", iface, "-c", String(count)], { stdout: "pipe", stderr: "pipe" });
+  const stderr = proc.stderr.getReader();
+  let said = "";
+  while (!said.includes("listening on")) {
+    const { value, done } = await stderr.read();
+    if (done) throw new Error(`tcpdump did not start: ${said}`);
+    said += new TextDecoder().decode(value);
+  }
+  void (async () => {
+    while (!(await stderr.read()).done);
+  })();
+  const packets = (async () => {
+    // A guard, not a measurement: a capture that never completes fails the test below instead of hanging it.
+    const guard = setTimeout(() => proc.kill(), 10_000);
+    const text = await new Response(proc.stdout).text();
+    clearTimeout(guard);
+    return text
+      .split("\n")
+      .filter(Boolean)
+      .map((line) => /^IP6? (\S+)\.\d+ > /.exec(line)?.[1] ?? line);
+  })();
+  return { packets };
+}
+
+/**
+ * tcpdump on the host end, inbound only, writing every frame it sees to a
+ * pcap file. Resolves once it listens; stop() ends it and returns the frames.
+ */
+export async function record(iface: string): Promise<{ stop(): Promise<Uint8Array[]> }> {
+  const dir = mkdtempSync(join(tmpdir(), "xw-pcap-"));
+  const file = join(dir, "in.pcap");
+  const proc = Bun.spawn(["tcpdump", "-n", "-U", "-Q", "in", "-i", iface, "-w", file], { stdout: "ignore", stderr: "pipe" });
+  running.add(proc);
+  const stderr = proc.stderr.getReader();
+  let said = "";
+  while (!said.includes("listening on")) {
+    const { value, done } = await stderr.read();
+    if (done) throw new Error(`tcpdump did not start: ${said}`);
+    said += new TextDecoder().decode(value);
+  }
+  return {
+    async stop() {
+      await Bun.sleep(200);
+      proc.kill("SIGINT");
+      await proc.exited;
+      try {
+        return pcapFrames(new Uint8Array(readFileSync(file)));
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    },
+  };
+}
+
+/** The frames of a little-endian pcap file (what tcpdump -w writes here). */
+export function pcapFrames(pcap: Uint8Array): Uint8Array[] {
+  const dv = new DataView(pcap.buffer, pcap.byteOffset, pcap.byteLength);
+  const frames: Uint8Array[] = [];
+  for (let at = 24; at + 16 <= pcap.length; ) {
+    const len = dv.getUint32(at + 8, true);
+    frames.push(pcap.slice(at + 16, at + 16 + len));
+    at += 16 + len;
+  }
+  return frames;
 }
