@@ -60,7 +60,7 @@ export function cpuSeconds(proc: Bun.Subprocess): number {
   return Number(proc.resourceUsage()!.cpuTime.total) / 1e6;
 }
 
-export type StderrText = ReturnType<typeof watchText>;
+type StderrText = ReturnType<typeof watchText>;
 
 /** A process's stderr as it arrives, to wait for what it says. */
 export function watchText(stream: ReadableStream<Uint8Array>) {
