@@ -256,11 +256,13 @@ export async function capture(iface: string, count: number) {
 /**
  * tcpdump on the host end, inbound only, writing every frame it sees to a
  * pcap file. Resolves once it listens; stop() ends it and returns the frames.
+ * Immediate mode: otherwise frames wait in a capture block until it fills or
+ * times out (~1 s), and stopping before then loses them.
  */
 export async function record(iface: string): Promise<{ stop(): Promise<Uint8Array[]> }> {
   const dir = mkdtempSync(join(tmpdir(), "xw-pcap-"));
   const file = join(dir, "in.pcap");
-  const proc = Bun.spawn(["tcpdump", "-n", "-U", "-Q", "in", "-i", iface, "-w", file], { stdout: "ignore", stderr: "pipe" });
+  const proc = Bun.spawn(["tcpdump", "-n", "--immediate-mode", "-U", "-Q", "in", "-i", iface, "-w", file], { stdout: "ignore", stderr: "pipe" });
   running.add(proc);
   const stderr = proc.stderr.getReader();
   let said = "";
