@@ -211,7 +211,8 @@ export function useVeth(opts: { leftovers?: "now" | "after detach" | "unchecked"
     for (const proc of running) proc.kill("SIGKILL");
     await Promise.all([...running].map((p) => p.exited));
     const left = when === "now" ? await leftovers(veth.host) : [];
-    await xdpwatch(["detach", "-i", veth.host]);
+    // Even when the binary is missing or broken, the pair goes.
+    await xdpwatch(["detach", "-i", veth.host]).catch(() => undefined);
     if (when === "after detach") left.push(...(await leftovers(veth.host)));
     await veth.remove();
     expect(left).toEqual([]);
@@ -224,12 +225,11 @@ export function useVeth(opts: { leftovers?: "now" | "after detach" | "unchecked"
   };
 }
 
-/**
- * tcpdump on the host end, inbound only, until it has captured `count`
- * packets. Resolves once it listens; `packets` holds each capture's source.
- */
-export async function capture(iface: string, count: number) {
-  const proc = Bun.spawn(["tcpdump", "-n", "-l", "-t", "-Q", "in", "-i", iface, "-c", String(count)], { stdout: "pipe", stderr: "pipe" });
+/** Starts tcpdump and resolves once it says it listens; the rest of its stderr is drained. */
+async function tcpdump<Out extends "pipe" | "ignore">(args: string[], stdout: Out) {
+  const proc = Bun.spawn(["tcpdump", ...args], { stdin: "ignore", stdout, stderr: "pipe" });
+  running.add(proc);
+  void proc.exited.then(() => running.delete(proc));
   const stderr = proc.stderr.getReader();
   let said = "";
   while (!said.includes("listening on")) {
@@ -240,6 +240,15 @@ export async function capture(iface: string, count: number) {
   void (async () => {
     while (!(await stderr.read()).done);
   })();
+  return proc;
+}
+
+/**
+ * tcpdump on the host end, inbound only, until it has captured `count`
+ * packets. Resolves once it listens; `packets` holds each capture's source.
+ */
+export async function capture(iface: string, count: number) {
+  const proc = await tcpdump(["-n", "-l", "-t", "-Q", "in", "-i", iface, "-c", String(count)], "pipe");
   const packets = (async () => {
     // A guard, not a measurement: a capture that never completes fails the test below instead of hanging it.
     const guard = setTimeout(() => proc.kill(), 10_000);
@@ -262,15 +271,7 @@ export async function capture(iface: string, count: number) {
 export async function record(iface: string): Promise<{ stop(): Promise<Uint8Array[]> }> {
   const dir = mkdtempSync(join(tmpdir(), "xw-pcap-"));
   const file = join(dir, "in.pcap");
-  const proc = Bun.spawn(["tcpdump", "-n", "--immediate-mode", "-U", "-Q", "in", "-i", iface, "-w", file], { stdout: "ignore", stderr: "pipe" });
-  running.add(proc);
-  const stderr = proc.stderr.getReader();
-  let said = "";
-  while (!said.includes("listening on")) {
-    const { value, done } = await stderr.read();
-    if (done) throw new Error(`tcpdump did not start: ${said}`);
-    said += new TextDecoder().decode(value);
-  }
+  const proc = await tcpdump(["-n", "--immediate-mode", "-U", "-Q", "in", "-i", iface, "-w", file], "ignore");
   return {
     async stop() {
       await Bun.sleep(200);
