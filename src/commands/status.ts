@@ -4,6 +4,7 @@ import { log } from "../log";
 import * as bpftool from "../tools/bpftool";
 import * as ip from "../tools/ip";
 import { programCost, statsEnabled } from "../xdp/cost";
+import { findOurs } from "../xdp/program";
 import { isAlive, PIN_ROOT, pinsFor, readOwner } from "../xdp/pins";
 import { outputArgs } from "./_args";
 
@@ -33,15 +34,23 @@ export async function collectStatus(): Promise<StatusRow[]> {
     const pinned = pinnedIfaces.includes(link.ifname) ? await bpftool.showPinnedProg(pins.prog) : undefined;
     const owner = readOwner(link.ifname);
     const livePid = owner !== undefined && isAlive(owner) ? owner : undefined;
+    const oursId = link.xdp.length > 0 ? (await findOurs(link.ifname, link))?.id : undefined;
     for (const p of link.xdp) {
-      const ours = pinned?.id === p.id;
+      const ours = p.id === oursId;
       const cost = statsOn ? await programCost(p.id) : undefined;
+      const note = !ours
+        ? undefined
+        : !pinned
+          ? "xdpwatch's program (by tag) without its pins: xdpwatch detach removes it"
+          : livePid
+            ? undefined
+            : "attached with no process watching (xdpwatch attach, or a killed watch)";
       rows.push({
         ...(cost && { ns_per_packet: cost.ns_per_packet, run_cnt: cost.run_cnt }),
         iface: link.ifname, ifindex: link.ifindex, prog_id: p.id, name: p.name, tag: p.tag, mode: p.mode, ours,
         owner_pid: ours ? livePid : undefined,
-        pins: ours ? pins.dir : undefined,
-        note: ours && !livePid ? "attached with no process watching (xdpwatch attach, or a killed watch)" : undefined,
+        pins: ours && pinned ? pins.dir : undefined,
+        note,
       });
     }
     if (pinned && !link.xdp.some((p) => p.id === pinned.id))

@@ -9,6 +9,7 @@ import { XwError } from "../errors";
 import { log } from "../log";
 import { embeddedObjectBytes } from "../bpf/embedded";
 import { withGlobal, withMaxEntries } from "../bpf/elf";
+import { programTags } from "../bpf/tag";
 import { CONFIG_SYMBOL, encodeCidrKey, encodeConfig, PAGE_SIZE, type ProgramConfig } from "../bpf/layout";
 import type { Cidr } from "../net/cidr";
 import * as bpftool from "../tools/bpftool";
@@ -38,7 +39,7 @@ export interface Ring {
 export interface HookState {
   link: ip.Link;
   pins: Pins;
-  /** Attached and pinned by xdpwatch (same program id). */
+  /** Attached by xdpwatch: the pinned program, or the embedded one by tag when unpinned. */
   ours?: ip.AttachedProgram;
   /** Attached by someone else. */
   foreign: ip.AttachedProgram[];
@@ -82,11 +83,28 @@ export async function requireLink(iface: string): Promise<ip.Link> {
   return link;
 }
 
+/** The embedded program's tags, as the kernel computes them (SHA-256 from 6.18, SHA-1 before). */
+export async function embeddedTags(): Promise<string[]> {
+  const tags = programTags(await embeddedObjectBytes());
+  return [tags.sha256, tags.sha1];
+}
+
+/**
+ * Ours: the program pinned under our directory (by id), or, when the pins are
+ * gone (removed by hand, a bpffs remounted), the embedded program (by tag).
+ */
+export async function findOurs(iface: string, link: ip.Link): Promise<ip.AttachedProgram | undefined> {
+  const pins = pinsFor(iface);
+  const pinned = hasPins(pins) ? await bpftool.showPinnedProg(pins.prog) : undefined;
+  if (pinned) return link.xdp.find((p) => p.id === pinned.id);
+  const tags = await embeddedTags();
+  return link.xdp.find((p) => tags.includes(p.tag));
+}
+
 export async function inspectHook(iface: string): Promise<HookState> {
   const link = await requireLink(iface);
   const pins = pinsFor(iface);
-  const pinned = hasPins(pins) ? await bpftool.showPinnedProg(pins.prog) : undefined;
-  const ours = pinned ? link.xdp.find((p) => p.id === pinned.id) : undefined;
+  const ours = await findOurs(iface, link);
   const owner = readOwner(iface);
   return {
     link,

@@ -163,6 +163,19 @@ describe.skipIf(!kernelReady)("safety on a real veth pair", () => {
     expect(await leftovers(lab.veth.host)).toEqual([]);
   }, 30_000);
 
+  test("our program with its pins deleted is still known by its tag: status says so, watch refuses, detach removes it", async () => {
+    expect((await xdpwatch(["attach", "-i", lab.veth.host])).code).toBe(0);
+    await sh(["rm", "-rf", `/sys/fs/bpf/xdpwatch/${lab.veth.host}`]);
+    const row = ndjson((await xdpwatch(["status", "--json"])).stdout).find((r) => r.iface === lab.veth.host);
+    expect(row).toMatchObject({ ours: true, note: "xdpwatch's program (by tag) without its pins: xdpwatch detach removes it" });
+    const watch = await xdpwatch(["watch", "-i", lab.veth.host, "--duration", "1"]);
+    expect(watch.code).toBe(1);
+    expect(watch.stderr).toContain(`xdpwatch detach --iface ${lab.veth.host}`);
+    const detach = await xdpwatch(["detach", "-i", lab.veth.host]);
+    expect(detach.code).toBe(0);
+    expect(await attachedIds(lab.veth.host)).toEqual([]);
+  }, 30_000);
+
   test.each(["deleted", "moved to another namespace"])("the interface is %s while watching: clear error, pins cleaned, exit 1", async (how) => {
     const run = start(["watch", "-i", lab.veth.host, "--json"]);
     await run.attached;
