@@ -18,11 +18,11 @@
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
+const volatile struct xw_config xw_cfg = { .ring_shift = XW_RING_SHIFT_DEFAULT };
+
 /* Counters and tries carry no key/value BTF on purpose: bpftool then prints
  * raw bytes, which are exact (BTF-formatted JSON turns u64 counters into
  * doubles). */
-const volatile struct xw_config xw_cfg = { .ring_shift = XW_RING_SHIFT_DEFAULT };
-
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
@@ -286,15 +286,17 @@ int xdpwatch(struct xdp_md *ctx)
 	}
 	if (proto < 0)
 		goto out;
-	f.proto = proto;
-	if (l4 && parse_ports(&c, data_end, &f) < 0)
-		goto out;
-
+	/* Before the L4 header is parsed: a blocked source must not get through
+	 * by cutting it short (a tiny first fragment). */
 	if ((xw_cfg.flags & XW_F_BLOCK) && bpf_map_lookup_elem(&xw_block, &f.src)) {
 		outcome = XW_BLOCKED;
 		action = XDP_DROP;
 		goto out;
 	}
+	f.proto = proto;
+	if (l4 && parse_ports(&c, data_end, &f) < 0)
+		goto out;
+
 	if (!matches_filters(&f)) {
 		outcome = XW_FILTERED;
 		goto out;

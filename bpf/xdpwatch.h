@@ -54,7 +54,7 @@ struct xw_stats {
 struct xw_record {
 	__u32 addr[4];   /* network byte order; IPv4 in addr[0], rest zero */
 	__u16 len;       /* frame length in bytes */
-	__u16 sport;     /* network byte order; 0 unless TCP/UDP/SCTP */
+	__u16 sport;     /* network byte order; 0 unless TCP/UDP */
 	__u16 dport;
 	__u8 proto;      /* IP protocol number (IPv6: the first header after fixed) */
 	__u8 family;     /* XW_FAMILY_* */

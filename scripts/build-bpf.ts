@@ -1,9 +1,16 @@
-/** Compiles the programs in bpf/ to dist/bpf/, the objects the binary embeds. */
+/** Compiles the XDP program and the bench's empty baseline into dist/bpf/, the objects the binary embeds. */
 import { mkdirSync } from "node:fs";
+import { XwError } from "../src/errors";
 import { compileBpf } from "../src/tools/clang";
 
 mkdirSync("dist/bpf", { recursive: true });
-for (const name of ["xdpwatch", "empty"]) {
-  await compileBpf(`bpf/${name}.c`, `dist/bpf/${name}.o`);
-  console.error(`built dist/bpf/${name}.o`);
+try {
+  for (const name of ["xdpwatch", "empty"]) {
+    await compileBpf(`bpf/${name}.c`, `dist/bpf/${name}.o`);
+    console.error(`built dist/bpf/${name}.o`);
+  }
+} catch (err) {
+  if (!(err instanceof XwError)) throw err;
+  console.error(`build-bpf: ${err.message}${err.hint ? `\n${err.hint}` : ""}`);
+  process.exit(1);
 }

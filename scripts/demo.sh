@@ -15,7 +15,8 @@ cleanup() {
   ip link del "$host" 2>/dev/null || true
   ip netns del "$ns" 2>/dev/null || true
 }
-trap cleanup EXIT INT TERM
+trap cleanup EXIT
+trap 'exit 130' INT TERM
 cleanup
 
 ip netns add "$ns"
@@ -31,10 +32,8 @@ dist/xdpwatch doctor --iface "$host"
 ip netns exec "$ns" python3 scripts/demo-traffic.py "$peer" 12 &
 traffic_pid=$!
 
-if dist/xdpwatch top --help >/dev/null 2>&1; then
-  echo "== xdpwatch top --iface $host --duration 5   (who sends the most?)"
-  dist/xdpwatch top --iface "$host" --duration 5 --interval 1
-fi
+echo "== xdpwatch top --iface $host --duration 5   (who sends the most?)"
+dist/xdpwatch top --iface "$host" --duration 5 --interval 1
 echo "== xdpwatch watch --iface $host --count 15   (one line per packet)"
 dist/xdpwatch watch --iface "$host" --count 15
 echo "== xdpwatch watch --iface $host --json --count 3   (NDJSON for scripts)"

@@ -17,7 +17,11 @@ function sh(argv: string[]): { ok: boolean; stderr: string } {
   return { ok: r.exitCode === 0, stderr: r.stderr.toString() };
 }
 
-if (!sh(["bun", "scripts/build-bpf.ts"]).ok) process.exit(1);
+const bpf = sh(["bun", "scripts/build-bpf.ts"]);
+if (!bpf.ok) {
+  console.error(bpf.stderr.trim());
+  process.exit(1);
+}
 
 const built: string[] = [];
 for (const [target, out] of TARGETS) {

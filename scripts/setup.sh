@@ -21,6 +21,10 @@ if [ "${#missing[@]}" -gt 0 ]; then
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+if ! command -v npm >/dev/null; then
+  echo "setup: npm not found: install Node.js 20 or later (apt-get install nodejs npm)" >&2
+  exit 1
+fi
 if [ ! -x node_modules/.bin/bun ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   npm ci --no-audit --no-fund --loglevel=error
 fi

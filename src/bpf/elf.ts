@@ -131,15 +131,25 @@ export function withMaxEntries(elf: Uint8Array, map: string, entries: number): U
     types.push({ offset: o, name: cString(elf, strings + dv.getUint32(o, true)), kind, vlen, type: dv.getUint32(o + 8, true) });
     o += 12 + btfExtra(kind, vlen);
   }
+  /** Whether another struct member (another map's field) points at the same type. */
+  const sharesPointer = (pointerId: number) =>
+    types.filter((t) => t.kind === KIND.STRUCT && t !== definition).some((t) => {
+      for (let m = 0; m < t.vlen; m++) if (dv.getUint32(t.offset + 12 + 12 * m + 4, true) === pointerId) return true;
+      return false;
+    });
   const variable = types.find((t) => t.kind === KIND.VAR && t.name === map);
   const definition = variable && types[variable.type];
   if (!definition || definition.kind !== KIND.STRUCT) throw new Error(`no BTF-defined map named ${map}`);
   for (let m = 0; m < definition.vlen; m++) {
     const member = definition.offset + 12 + 12 * m;
     if (cString(elf, strings + dv.getUint32(member, true)) !== "max_entries") continue;
-    const pointer = types[dv.getUint32(member + 4, true)];
+    const pointerId = dv.getUint32(member + 4, true);
+    const pointer = types[pointerId];
     const array = pointer?.kind === KIND.PTR ? types[pointer.type] : undefined;
     if (array?.kind !== KIND.ARRAY) break;
+    // clang shares identical types: patched in place, a count another map also uses would change it too.
+    if (types.some((t) => t.kind === KIND.PTR && t.type === pointer!.type && t !== pointer) || sharesPointer(pointerId))
+      throw new Error(`the max_entries of ${map} is shared with another map in the BTF; give it a distinct default`);
     const copy = elf.slice();
     new DataView(copy.buffer).setUint32(array.offset + 12 + 8, entries, true);
     return copy;

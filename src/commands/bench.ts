@@ -8,7 +8,7 @@ import { BASELINE, benchRecord, benchTable, summarize, toBmf, type Run } from ".
 import { usageError, XwError } from "../errors";
 import { log } from "../log";
 import * as bpftool from "../tools/bpftool";
-import { loadPinned } from "../xdp/program";
+import { loadPinned, possibleCpus, RING_SHIFT_MIN } from "../xdp/program";
 import { BENCH_ROOT, ensureBpffs, isAlive, pinsAt, removeIfEmpty } from "../xdp/pins";
 import { Stop } from "../xdp/session";
 import { outputArgs, parseCount } from "./_args";
@@ -39,7 +39,8 @@ async function loadPrograms(root: string, object: string, baseline: string, stop
   for (const c of benchConfigs()) {
     if (stop.stopped) break;
     const pins = pinsAt(join(root, c.name));
-    await loadPinned(pins, { object, config: c.config, block: c.block, srcFilter: c.srcFilter });
+    // bpftool prog run needs no deep ring: the smallest keeps kernel memory low.
+    await loadPinned(pins, { object, config: c.config, block: c.block, srcFilter: c.srcFilter }, { cpus: possibleCpus(), shift: RING_SHIFT_MIN });
     programs.push({ name: c.name, pin: pins.prog });
   }
   return programs;

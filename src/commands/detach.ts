@@ -3,7 +3,8 @@ import { rmSync } from "node:fs";
 import { XwError } from "../errors";
 import { log } from "../log";
 import { detachProgram, inspectHook } from "../xdp/program";
-import { hasPins, ownerFile, removePins } from "../xdp/pins";
+import * as ip from "../tools/ip";
+import { hasPins, ownerFile, pinsFor, removePins } from "../xdp/pins";
 import { ifaceArgs, outputArgs, parseIface } from "./_args";
 
 export default defineCommand({
@@ -14,7 +15,9 @@ export default defineCommand({
   args: { ...ifaceArgs, ...outputArgs },
   async run({ args }) {
     const iface = parseIface(args.iface);
-    const state = await inspectHook(iface);
+    // The interface may be gone (deleted after a kill -9): its pins still hold the program and
+    // its maps in the kernel, and removing them is all there is left to do.
+    const state = (await ip.showLink(iface)) ? await inspectHook(iface) : { owner: undefined, ours: undefined, foreign: [], pins: pinsFor(iface) };
     if (state.owner)
       throw new XwError(`${iface} is being watched by xdpwatch pid ${state.owner}`, {
         hint: `stop it instead (kill -INT ${state.owner}); it detaches on exit`,

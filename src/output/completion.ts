@@ -1,4 +1,5 @@
 /** Shell completion scripts, generated from the commands' own argument definitions. */
+import { KNOWN_PROTOCOLS } from "./format";
 
 export interface FlagSpec {
   long: string;
@@ -20,7 +21,7 @@ export type Shell = (typeof SHELLS)[number];
 const VALUES: Record<string, { words?: string; files?: true; ifaces?: true }> = {
   iface: { ifaces: true },
   mode: { words: "auto native generic" },
-  proto: { words: "tcp udp icmp icmpv6 gre esp sctp" },
+  proto: { words: KNOWN_PROTOCOLS.join(" ") },
   format: { words: "bmf" },
   object: { files: true },
   out: { files: true },

@@ -3,12 +3,13 @@
  * for each gap. `doctor` prints them all; commands that attach run the
  * required ones first and stop with the same words.
  */
-import { existsSync, readFileSync, readlinkSync, statfsSync } from "node:fs";
+import { existsSync, readFileSync, readlinkSync } from "node:fs";
 import { release } from "node:os";
 import { basename } from "node:path";
 import { XwError } from "../errors";
 import { showLink } from "../tools/ip";
-import { findTool, run } from "../tools/run";
+import { findTool, installFix, run } from "../tools/run";
+import { isBpffs } from "../xdp/pins";
 import { hasXdpPrivileges } from "../xdp/privileges";
 
 export interface CheckResult {
@@ -20,18 +21,6 @@ export interface CheckResult {
   fix?: string;
 }
 
-const PACKAGES = {
-  ip: { debian: "iproute2", rhel: "iproute" },
-  bpftool: { debian: "bpftool", rhel: "bpftool" },
-  clang: { debian: "clang libbpf-dev", rhel: "clang libbpf-devel" },
-  stdbuf: { debian: "coreutils", rhel: "coreutils" },
-} as const;
-
-function installFix(tool: keyof typeof PACKAGES): string {
-  const p = PACKAGES[tool];
-  return `apt-get install ${p.debian} (Debian/Ubuntu) · dnf install ${p.rhel} (RHEL/Fedora)`;
-}
-
 /** Drivers with native XDP in mainline Linux; others run in generic mode. */
 const NATIVE_XDP_DRIVERS = new Set([
   "veth", "virtio_net", "tun", "bond", "netkit", "ixgbe", "ixgbevf", "i40e", "ice", "igb", "igc", "mlx4_en", "mlx4_core",
@@ -41,13 +30,14 @@ const NATIVE_XDP_DRIVERS = new Set([
 
 export function kernelCheck(kernel = release()): CheckResult {
   const [major = 0, minor = 0] = kernel.split(/[.-]/).map(Number);
-  const ok = major > 4 || (major === 4 && minor >= 18);
+  // 5.2 brought global data (.rodata maps), which holds the program's configuration.
+  const ok = major > 5 || (major === 5 && minor >= 2);
   return {
     name: "kernel",
     ok,
     required: true,
-    detail: `Linux ${kernel}${ok ? " (XDP, bpftool prog run, per-CPU maps)" : ": XDP with pinned programs needs 4.18 or later"}`,
-    fix: ok ? undefined : "upgrade the kernel to 5.x or later",
+    detail: `Linux ${kernel}${ok ? " (XDP, bpftool prog run, per-CPU maps)" : ": xdpwatch needs 5.2 or later (global data in BPF programs)"}`,
+    fix: ok ? undefined : "upgrade the kernel to 5.2 or later",
   };
 }
 
@@ -63,12 +53,7 @@ export function privilegesCheck(): CheckResult {
 }
 
 export function bpffsCheck(): CheckResult {
-  let ok = false;
-  try {
-    ok = statfsSync("/sys/fs/bpf").type === 0xcafe4a11;
-  } catch {
-    ok = false;
-  }
+  const ok = isBpffs("/sys/fs/bpf");
   return {
     name: "bpffs",
     ok,
@@ -100,7 +85,7 @@ export async function bpftoolCheck(): Promise<CheckResult> {
 
 export function stdbufCheck(): CheckResult {
   const ok = findTool("stdbuf") !== undefined;
-  return { name: "stdbuf", ok, required: true, detail: ok ? "found (keeps bpftool's answers unbuffered)" : "stdbuf not found", fix: ok ? undefined : installFix("stdbuf") };
+  return { name: "stdbuf", ok, required: true, detail: ok ? "found (sets the buffer of bpftool's answers)" : "stdbuf not found", fix: ok ? undefined : installFix("stdbuf") };
 }
 
 export async function clangCheck(): Promise<CheckResult> {

@@ -185,11 +185,6 @@ export function parseWordValues(text: string): Map<number, Uint8Array> {
   return out;
 }
 
-export async function dumpMap(pin: string): Promise<MapEntry[]> {
-  const res = await run(["bpftool", "map", "dump", "pinned", pin], { timeoutMs: 60_000 });
-  return parseMapEntries(res.stdout);
-}
-
 /** bpftool's stdout buffer in the batch process: one write() per this many bytes. */
 const BATCH_BUFFER = 8192;
 /** A full ring takes well under a second to read; an answer this late will not come. */
@@ -218,7 +213,7 @@ export class BpftoolBatch {
   private readonly proc: Bun.Subprocess<"pipe", "pipe", "pipe">;
   private readonly reader: ReadableStreamDefaultReader<Uint8Array>;
   private readonly decoder = new TextDecoder();
-  private stderr = "";
+  private readonly stderr: Promise<string>;
   private closed = false;
 
   constructor(private readonly flush: FlushCommand) {
@@ -230,7 +225,7 @@ export class BpftoolBatch {
       stderr: "pipe",
     });
     this.reader = this.proc.stdout.getReader() as unknown as ReadableStreamDefaultReader<Uint8Array>;
-    void new Response(this.proc.stderr).text().then((t) => (this.stderr = t));
+    this.stderr = new Response(this.proc.stderr).text();
   }
 
   /** Sends commands (one per line) and returns their combined plain output. */
@@ -246,7 +241,8 @@ export class BpftoolBatch {
       const { value, done } = await this.readBefore(deadline);
       if (done) {
         await this.proc.exited;
-        throw new XwError(`bpftool stopped answering: ${lastLines(this.stderr, 1)}`);
+        const said = await Promise.race([this.stderr, Bun.sleep(1000).then(() => "")]);
+        throw new XwError(`bpftool stopped answering: ${lastLines(said, 1)}`);
       }
       chunks.push(this.decoder.decode(value, { stream: true }));
       const tail = chunks.length > 1 ? chunks[chunks.length - 2]!.slice(-200) : "";

@@ -1,7 +1,7 @@
 /** The one place that runs clang: compiles bpf/xdpwatch.c for the BPF target. */
 import { existsSync } from "node:fs";
 import { XwError } from "../errors";
-import { installHint, lastLines, run } from "./run";
+import { installFix, lastLines, run } from "./run";
 
 /** Debian's clang does not search the multiarch include dir with -target bpf. */
 async function multiarchInclude(): Promise<string[]> {
@@ -18,9 +18,10 @@ export async function compileBpf(source: string, output: string): Promise<void> 
   if (res.exitCode === 0) return;
   const missing = /fatal error: '([^']+)' file not found/.exec(res.stderr)?.[1];
   if (missing) {
-    const pkg = missing.startsWith("bpf/") ? "libbpf-dev" : missing.startsWith("asm/") || missing.startsWith("linux/") ? "linux-libc-dev" : undefined;
+    // bpf/… comes with libbpf's headers (in installFix("clang")), asm/ and linux/ with the kernel's.
+    const kernelHeaders = missing.startsWith("asm/") || missing.startsWith("linux/");
     throw new XwError(`clang cannot find the header ${missing}`, {
-      hint: pkg ? `install it: apt-get install ${pkg} (Debian/Ubuntu) or dnf install ${pkg === "libbpf-dev" ? "libbpf-devel" : "kernel-headers"} (RHEL/Fedora)` : installHint("clang"),
+      hint: `fix: ${kernelHeaders ? "apt-get install linux-libc-dev (Debian/Ubuntu) · dnf install kernel-headers (RHEL/Fedora)" : installFix("clang")}`,
     });
   }
   throw new XwError(`clang failed to compile ${source}:\n${lastLines(res.stderr, 6)}`);

@@ -68,9 +68,10 @@ export async function listLinks(): Promise<Link[]> {
   return parseLinks((await run(["ip", "-j", "link", "show"])).stdout);
 }
 
-/** Attaches a pinned program; ip refuses if any XDP program is already there. */
-export async function attachXdp(iface: string, mode: XdpMode, pinnedProg: string): Promise<void> {
-  const res = await run(["ip", "link", "set", "dev", iface, IP_MODE_KEYWORD[mode], "pinned", pinnedProg], {
+/** Attaches a pinned program; ip refuses if any XDP program is already there, unless `replace`. */
+export async function attachXdp(iface: string, mode: XdpMode, pinnedProg: string, opts: { replace?: boolean } = {}): Promise<void> {
+  const force = opts.replace ? ["-force"] : [];
+  const res = await run(["ip", ...force, "link", "set", "dev", iface, IP_MODE_KEYWORD[mode], "pinned", pinnedProg], {
     allowFailure: true,
   });
   if (res.exitCode !== 0) throw new AttachError(mode, res.stderr.trim() || res.stdout.trim());

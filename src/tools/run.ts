@@ -5,17 +5,18 @@ import { log } from "../log";
 const PACKAGES: Record<string, { debian: string; rhel: string }> = {
   ip: { debian: "iproute2", rhel: "iproute" },
   bpftool: { debian: "bpftool", rhel: "bpftool" },
-  clang: { debian: "clang", rhel: "clang" },
+  clang: { debian: "clang libbpf-dev", rhel: "clang libbpf-devel" },
   stdbuf: { debian: "coreutils", rhel: "coreutils" },
   tcpdump: { debian: "tcpdump", rhel: "tcpdump" },
   trafgen: { debian: "netsniff-ng", rhel: "netsniff-ng" },
   mount: { debian: "mount", rhel: "util-linux" },
 };
 
-export function installHint(tool: string): string {
+/** The command that installs a tool, on both families; doctor and every error use these words. */
+export function installFix(tool: string): string {
   const pkg = PACKAGES[tool];
   if (!pkg) return `install ${tool}`;
-  return `install it: apt-get install ${pkg.debian} (Debian/Ubuntu) or dnf install ${pkg.rhel} (RHEL/Fedora)`;
+  return `apt-get install ${pkg.debian} (Debian/Ubuntu) · dnf install ${pkg.rhel} (RHEL/Fedora)`;
 }
 
 /** Base-system helpers are also looked for where every Linux keeps them, for a minimal PATH. */
@@ -29,7 +30,7 @@ export function findTool(tool: string): string | undefined {
 
 export function requireTool(tool: string): string {
   const path = findTool(tool);
-  if (!path) throw new XwError(`${tool} not found on PATH`, { hint: installHint(tool) });
+  if (!path) throw new XwError(`${tool} not found on PATH`, { hint: `fix: ${installFix(tool)}` });
   return path;
 }
 

@@ -43,7 +43,7 @@ export function pinsAt(dir: string): Pins {
   };
 }
 
-function isBpffs(path: string): boolean {
+export function isBpffs(path: string): boolean {
   try {
     return statfsSync(path).type === BPF_FS_MAGIC;
   } catch {

@@ -61,7 +61,7 @@ export function possibleCpus(text = readFileSync("/sys/devices/system/cpu/possib
 
 /** All rings together take at most this much kernel memory. */
 const RING_BUDGET = 64 << 20;
-const RING_SHIFT_MIN = 5; /* 32 pages, 4,096 records */
+export const RING_SHIFT_MIN = 5; /* 32 pages, 4,096 records */
 const RING_SHIFT_MAX = 10; /* 1,024 pages, 131,072 records: a second of 100 kpps on one CPU */
 
 /** As deep a ring per CPU as the budget allows, so that bursts fit between two polls. */
@@ -157,8 +157,8 @@ async function fillTries(pins: Pins, block: readonly Cidr[], srcFilter: readonly
   if (lines.length > 0) await run(["bpftool", "batch", "file", "-"], { input: `${lines.join("\n")}\n` });
 }
 
-async function attachWithFallback(iface: string, mode: ModeChoice, prog: string, replace: boolean): Promise<ip.XdpMode> {
-  if (replace) await removeForeign(iface);
+async function attachWithFallback(iface: string, mode: ModeChoice, prog: string, replacing?: ip.AttachedProgram): Promise<ip.XdpMode> {
+  if (replacing) return replaceInPlace(iface, mode, prog, replacing);
   if (mode !== "auto") {
     try {
       await ip.attachXdp(iface, mode, prog);
@@ -182,9 +182,18 @@ async function attachWithFallback(iface: string, mode: ModeChoice, prog: string,
   return "generic";
 }
 
-async function removeForeign(iface: string): Promise<void> {
-  const link = await requireLink(iface);
-  for (const p of link.xdp) if (ip.isXdpMode(p.mode)) await ip.detachXdp(iface, p.mode);
+/**
+ * --force swaps the other program for ours in one step, in its mode: detaching
+ * it first would free it, and if our attach then failed the interface would be
+ * left with neither.
+ */
+async function replaceInPlace(iface: string, mode: ModeChoice, prog: string, other: ip.AttachedProgram): Promise<ip.XdpMode> {
+  if (!ip.isXdpMode(other.mode) || (mode !== "auto" && mode !== other.mode))
+    throw new XwError(`--force replaces the program in the mode it is attached in (${other.mode}), not ${mode}`, {
+      hint: ip.isXdpMode(other.mode) ? `use --mode ${other.mode} or --mode auto` : undefined,
+    });
+  await ip.attachXdp(iface, other.mode, prog, { replace: true });
+  return other.mode;
 }
 
 export interface LoadOptions {
@@ -246,7 +255,7 @@ export async function attachProgram(opts: AttachOptions): Promise<Attached> {
   const ring = ringFor(possibleCpus());
   const progId = await loadPinned(pins, opts, ring);
   try {
-    const mode = await attachWithFallback(opts.iface, opts.mode, pins.prog, state.foreign.length > 0);
+    const mode = await attachWithFallback(opts.iface, opts.mode, pins.prog, state.foreign[0]);
     return { iface: opts.iface, ifindex: state.link.ifindex, mode, progId, pins, ring };
   } catch (err) {
     removePins(pins);

@@ -65,12 +65,6 @@ export class Reader {
     return entry.values.map(decodeStats);
   }
 
-  /** Skips what the rings hold now, for a reader that joins a program already running. */
-  async skipBacklog(): Promise<void> {
-    const { perCpu } = await this.readStats();
-    perCpu.forEach((s, cpu) => (this.consumed[cpu] = Number(s.outcome.logged)));
-  }
-
   async poll(): Promise<Poll> {
     const ts = Date.now();
     const before = (await this.readStats()).perCpu;
@@ -89,10 +83,12 @@ export class Reader {
     });
 
     const keys = [...pageKeys];
+    // Nothing new: the counters just read are the answer (an idle poll is one round trip).
+    if (keys.length === 0) return { packets: [], stats: sumStats(before) };
     const answer = await this.batch.request([...keys.map((k) => `map lookup pinned ${this.pins.ring} key ${keyHex(k)}`), this.statsCommand]);
-    // Pages come formatted from their BTF, the counters as raw bytes: each parser takes its own.
+    // Pages come formatted from their BTF, the counters (last) as raw bytes: each parser takes its own part.
     const pages = parseWordValues(answer);
-    const after = this.decodeStatsEntry(parseMapEntries(answer).at(-1));
+    const after = this.decodeStatsEntry(parseMapEntries(answer.slice(answer.lastIndexOf("key:"))).at(-1));
     if (pages.size !== keys.length) throw new XwError(`bpftool answered ${pages.size} of ${keys.length} page lookups`);
 
     const packets: LoggedPacket[] = [];

@@ -77,16 +77,20 @@ export interface Session {
 function claimOwner(iface: string): void {
   mkdirSync(RUN_DIR, { recursive: true });
   const file = ownerFile(iface);
-  const owner = readOwner(iface);
-  if (owner !== undefined && owner !== process.pid && isAlive(owner))
-    throw new XwError(`${iface} is already watched by xdpwatch (pid ${owner})`, { hint: "one xdpwatch per interface" });
-  rmSync(file, { force: true });
-  // "wx": two processes racing for the same interface cannot both win.
-  try {
-    writeFileSync(file, `${process.pid}\n`, { flag: "wx" });
-  } catch {
-    throw new XwError(`${iface} is being claimed by another xdpwatch right now`);
+  // "wx" first: of two processes racing for one interface exactly one creates the file.
+  // Only a file left by a dead process is replaced, and only once.
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      writeFileSync(file, `${process.pid}\n`, { flag: "wx" });
+      return;
+    } catch {
+      const owner = readOwner(iface);
+      if (owner !== undefined && isAlive(owner))
+        throw new XwError(`${iface} is already watched by xdpwatch (pid ${owner})`, { hint: "one xdpwatch per interface" });
+      rmSync(file, { force: true });
+    }
   }
+  throw new XwError(`${iface} is being claimed by another xdpwatch right now`);
 }
 
 function releaseOwner(iface: string): void {
@@ -147,11 +151,12 @@ export async function withSession<T>(opts: SessionOptions, body: (s: Session) =>
     return result;
   } finally {
     clearTimeout(timer);
-    for (const sig of signals) process.off(sig, onSignal);
+    // A second Ctrl-C during cleanup must not cut it short: the handler stays until the end.
     if (attached && !detached) await detachProgram(attached).catch((err) => log.error(`detaching failed: ${(err as Error).message}`));
     await reader?.close();
     if (attached) removePins(attached.pins);
     restoreStats();
     releaseOwner(opts.iface);
+    for (const sig of signals) process.off(sig, onSignal);
   }
 }

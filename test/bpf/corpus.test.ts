@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { decodeStats, OUTCOMES, sumStats, type Outcome, type ProgramConfig } from "../../src/bpf/layout";
 import { parseCidr } from "../../src/net/cidr";
 import { parseMapEntries } from "../../src/tools/bpftool";
-import { loadPinned } from "../../src/xdp/program";
+import { loadPinned, possibleCpus, RING_SHIFT_MIN } from "../../src/xdp/program";
 import { pinsFor, removePins, type Pins } from "../../src/xdp/pins";
 import { arpFrame, ipv4Frame, ipv6Frame } from "../support/frames";
 import { ETH, HAND, v4 } from "../support/corpus";
@@ -85,9 +85,10 @@ describe.skipIf(!kernelReady)("every frame passes unless blocked, and is counted
   let pinsAll: Pins;
 
   beforeAll(async () => {
-    await loadPinned(pins, { object: OBJECT, config: { log: true, sources: false, block: true, srcFilter: false, sample: 1 }, block });
+    const ring = { cpus: possibleCpus(), shift: RING_SHIFT_MIN };
+    await loadPinned(pins, { object: OBJECT, config: { log: true, sources: false, block: true, srcFilter: false, sample: 1 }, block }, ring);
     pinsAll = pinsFor(`xwc-${process.pid}-all`);
-    await loadPinned(pinsAll, { object: OBJECT, config: ALL_ON, block, srcFilter: [parseCidr("198.18.0.0/15"), parseCidr("2001:db8::/32")] });
+    await loadPinned(pinsAll, { object: OBJECT, config: ALL_ON, block, srcFilter: [parseCidr("198.18.0.0/15"), parseCidr("2001:db8::/32")] }, ring);
   });
   afterAll(() => {
     removePins(pins);

@@ -67,6 +67,25 @@ describe.skipIf(!kernelReady)("safety on a real veth pair", () => {
     expect(await leftovers(lab.veth.host)).toEqual([]);
   }, 30_000);
 
+  test.skipIf(!hasClang)("--force in another mode than the other program's is refused, and the other program stays", async () => {
+    const id = await attachForeign(lab.veth.host);
+    const r = await xdpwatch(["watch", "-i", lab.veth.host, "--force", "--mode", "native", "--duration", "0.5"]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("--force replaces the program in the mode it is attached in (generic), not native");
+    expect(await attachedIds(lab.veth.host)).toEqual([id]);
+  }, 30_000);
+
+  test("kill -9, then the interface deleted: detach still removes the pins", async () => {
+    const run = start(["watch", "-i", lab.veth.host]);
+    await run.attached;
+    run.proc.kill("SIGKILL");
+    await run.done;
+    await sh(["ip", "link", "del", lab.veth.host]);
+    const r = await xdpwatch(["detach", "-i", lab.veth.host]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(await leftovers(lab.veth.host)).toEqual([]);
+  }, 30_000);
+
   test("one watcher per interface; two interfaces are watched independently", async () => {
     const other = await createVeth();
     try {

@@ -35,5 +35,7 @@ export const HAND: [string, Uint8Array, Outcome][] = [
   ["unknown ethertype", Uint8Array.from(v4, (b, i) => (i === 12 ? 0x88 : i === 13 ? 0xb5 : b)), "not_ip"],
   ["blocked IPv4 source", ipv4Frame({ src: "198.18.3.5" }), "blocked"],
   ["blocked IPv6 source", ipv6Frame({ src: "2001:db8:bad::9" }), "blocked"],
+  ["blocked source, UDP header cut short (a tiny fragment)", ipv4Frame({ src: "198.18.3.5" }).slice(0, ETH + 20 + 4), "blocked"],
+  ["blocked source, TCP header cut short", ipv6Frame({ src: "2001:db8:bad::9", proto: "tcp" }).slice(0, ETH + 40 + 6), "blocked"],
 ];
 

@@ -1,9 +1,6 @@
 /** Frames for tests: the builders the binary ships (src/net/frames.ts), plus what only tests need. */
 export { arpFrame, ipv4Frame, ipv6Frame, type FrameOptions } from "../../src/net/frames";
 
-export function rawFrame(bytes: number[] | Uint8Array): Uint8Array {
-  return new Uint8Array(bytes);
-}
 
 export function framesHex(frames: readonly Uint8Array[]): string {
   return `${frames.map((f) => Buffer.from(f).toString("hex")).join("\n")}\n`;

@@ -4,7 +4,7 @@
  * here is removed again, also when a test fails.
  */
 import { afterEach, beforeEach, expect } from "bun:test";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { decodeStats, sumStats } from "../../src/bpf/layout";
@@ -189,9 +189,6 @@ export function ndjson(text: string): Record<string, unknown>[] {
     .map((l) => JSON.parse(l) as Record<string, unknown>);
 }
 
-export function pinnedInterfaces(): string[] {
-  return existsSync("/sys/fs/bpf/xdpwatch") ? readdirSync("/sys/fs/bpf/xdpwatch") : [];
-}
 
 /**
  * A fresh namespace and veth pair for each test of the calling describe block.
