@@ -2,7 +2,7 @@
 /**
  * xdpwatch on real traffic, next to tcpdump on the same traffic. For each
  * rate: trafgen sends 64-byte IPv4 UDP frames from random sources in
- * 198.18.0.0/15 through a veth pair of our own; `dist/xdpwatch watch --json`
+ * 198.18.0.0/16 through a veth pair of our own; `dist/xdpwatch watch --json`
  * counts what it logs and accounts for the rest; then `tcpdump -n -l` sees
  * the same traffic again. Also the median time from `watch` starting to it
  * saying it is attached, on the idle interface.
