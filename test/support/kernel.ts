@@ -268,7 +268,10 @@ export async function capture(iface: string, count: number) {
 export async function record(iface: string): Promise<{ stop(): Promise<Uint8Array[]> }> {
   const dir = mkdtempSync(join(tmpdir(), "xw-pcap-"));
   const file = join(dir, "in.pcap");
-  const proc = await tcpdump(["-n", "--immediate-mode", "-U", "-Q", "in", "-i", iface, "-w", file], "ignore");
+  const proc = await tcpdump(["-n", "--immediate-mode", "-U", "-Q", "in", "-i", iface, "-w", file], "ignore").catch((err) => {
+    rmSync(dir, { recursive: true, force: true });
+    throw err;
+  });
   return {
     async stop() {
       await Bun.sleep(200);
