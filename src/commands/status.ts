@@ -1,10 +1,9 @@
 import { defineCommand } from "citty";
 import { existsSync, readdirSync } from "node:fs";
 import { log } from "../log";
-import * as bpftool from "../tools/bpftool";
 import * as ip from "../tools/ip";
 import { programCost, statsEnabled } from "../xdp/cost";
-import { findOurs } from "../xdp/program";
+import { findOurs, pinnedProg } from "../xdp/program";
 import { isAlive, PIN_ROOT, pinsFor, readOwner } from "../xdp/pins";
 import { outputArgs } from "./_args";
 
@@ -31,10 +30,10 @@ export async function collectStatus(): Promise<StatusRow[]> {
   const pinnedIfaces = existsSync(PIN_ROOT) ? readdirSync(PIN_ROOT) : [];
   for (const link of links) {
     const pins = pinsFor(link.ifname);
-    const pinned = pinnedIfaces.includes(link.ifname) ? await bpftool.showPinnedProg(pins.prog) : undefined;
+    const pinned = pinnedIfaces.includes(link.ifname) ? await pinnedProg(pins) : undefined;
     const owner = readOwner(link.ifname);
     const livePid = owner !== undefined && isAlive(owner) ? owner : undefined;
-    const oursId = link.xdp.length > 0 ? (await findOurs(link.ifname, link))?.id : undefined;
+    const oursId = link.xdp.length > 0 ? (await findOurs(link, pinned))?.id : undefined;
     for (const p of link.xdp) {
       const ours = p.id === oursId;
       const cost = statsOn ? await programCost(p.id) : undefined;

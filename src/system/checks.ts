@@ -7,7 +7,7 @@ import { existsSync, readFileSync, readlinkSync } from "node:fs";
 import { release } from "node:os";
 import { basename } from "node:path";
 import { XwError } from "../errors";
-import { showLink } from "../tools/ip";
+import { linkKind, showLink } from "../tools/ip";
 import { findTool, installFix, run } from "../tools/run";
 import { isBpffs } from "../xdp/pins";
 import { hasXdpPrivileges } from "../xdp/privileges";
@@ -131,9 +131,7 @@ export async function interfaceCheck(iface: string): Promise<CheckResult> {
   const link = findTool("ip") ? await showLink(iface).catch(() => undefined) : undefined;
   if (!link)
     return { name: `interface ${iface}`, ok: false, required: true, detail: `no interface named "${iface}" in this network namespace`, fix: "`ip link` lists interfaces" };
-  const kind = await run(["ip", "-j", "-d", "link", "show", "dev", iface], { allowFailure: true });
-  const infoKind = /"info_kind":"([^"]+)"/.exec(kind.stdout)?.[1];
-  const driver = driverOf(iface) ?? infoKind ?? "unknown driver";
+  const driver = driverOf(iface) ?? (await linkKind(iface)) ?? "unknown driver";
   const native = NATIVE_XDP_DRIVERS.has(driver);
   const attached = link.xdp.map((p) => `id ${p.id} ${p.name} (${p.mode})`).join(", ");
   return {

@@ -33,6 +33,11 @@ export async function loadAll(opts: LoadOptions): Promise<void> {
   }
 }
 
+/** Commands that need no answer, one bpftool process for all (each line at most 4,096 arguments). */
+export async function runBatch(lines: readonly string[]): Promise<void> {
+  await run(["bpftool", "batch", "file", "-"], { input: `${lines.join("\n")}\n` });
+}
+
 /** One-shot update; arguments can be longer than batch mode's line limit. */
 export async function updateMap(pin: string, key: Uint8Array, value: Uint8Array): Promise<void> {
   await run(["bpftool", "map", "update", "pinned", pin, "key", ...hexArgs(key), "value", ...hexArgs(value)]);

@@ -64,6 +64,14 @@ export async function showLink(iface: string): Promise<Link | undefined> {
   return parseLinks(res.stdout)[0];
 }
 
+/** The link's kind as `ip -d` names it (veth, bond, …), for virtual devices that have no driver. */
+export async function linkKind(iface: string): Promise<string | undefined> {
+  const res = await run(["ip", "-j", "-d", "link", "show", "dev", iface], { allowFailure: true });
+  if (res.exitCode !== 0) return undefined;
+  const parsed = v.safeParse(v.array(v.looseObject({ linkinfo: v.optional(v.looseObject({ info_kind: v.optional(v.string()) })) })), JSON.parse(res.stdout));
+  return parsed.success ? parsed.output[0]?.linkinfo?.info_kind : undefined;
+}
+
 export async function listLinks(): Promise<Link[]> {
   return parseLinks((await run(["ip", "-j", "link", "show"])).stdout);
 }

@@ -14,7 +14,6 @@ import { CONFIG_SYMBOL, encodeCidrKey, encodeConfig, PAGE_SIZE, type ProgramConf
 import type { Cidr } from "../net/cidr";
 import * as bpftool from "../tools/bpftool";
 import * as ip from "../tools/ip";
-import { run } from "../tools/run";
 import { ensureBpffs, hasPins, isAlive, pinsFor, readOwner, removePins, type Pins } from "./pins";
 
 export type ModeChoice = "auto" | ip.XdpMode;
@@ -83,28 +82,36 @@ export async function requireLink(iface: string): Promise<ip.Link> {
   return link;
 }
 
+let tagsOnce: Promise<string[]> | undefined;
+
 /** The embedded program's tags, as the kernel computes them (SHA-256 from 6.18, SHA-1 before). */
-export async function embeddedTags(): Promise<string[]> {
-  const tags = programTags(await embeddedObjectBytes());
-  return [tags.sha256, tags.sha1];
+export function embeddedTags(): Promise<string[]> {
+  tagsOnce ??= embeddedObjectBytes().then((elf) => {
+    const tags = programTags(elf);
+    return [tags.sha256, tags.sha1];
+  });
+  return tagsOnce;
 }
 
 /**
  * Ours: the program pinned under our directory (by id), or, when the pins are
  * gone (removed by hand, a bpffs remounted), the embedded program (by tag).
  */
-export async function findOurs(iface: string, link: ip.Link): Promise<ip.AttachedProgram | undefined> {
-  const pins = pinsFor(iface);
-  const pinned = hasPins(pins) ? await bpftool.showPinnedProg(pins.prog) : undefined;
+export async function findOurs(link: ip.Link, pinned: bpftool.ProgInfo | undefined): Promise<ip.AttachedProgram | undefined> {
   if (pinned) return link.xdp.find((p) => p.id === pinned.id);
   const tags = await embeddedTags();
   return link.xdp.find((p) => tags.includes(p.tag));
 }
 
+/** The program pinned for an interface, if any. */
+export async function pinnedProg(pins: Pins): Promise<bpftool.ProgInfo | undefined> {
+  return hasPins(pins) ? bpftool.showPinnedProg(pins.prog) : undefined;
+}
+
 export async function inspectHook(iface: string): Promise<HookState> {
   const link = await requireLink(iface);
   const pins = pinsFor(iface);
-  const ours = await findOurs(iface, link);
+  const ours = await findOurs(link, await pinnedProg(pins));
   const owner = readOwner(iface);
   return {
     link,
@@ -154,7 +161,7 @@ async function fillTries(pins: Pins, block: readonly Cidr[], srcFilter: readonly
   for (const c of block) lines.push(`map update pinned ${pins.block} key ${bpftool.hexArgs(encodeCidrKey(c.mapped, c.prefixlen)).join(" ")} value ${one}`);
   for (const c of srcFilter)
     lines.push(`map update pinned ${pins.srcFilter} key ${bpftool.hexArgs(encodeCidrKey(c.mapped, c.prefixlen)).join(" ")} value ${one}`);
-  if (lines.length > 0) await run(["bpftool", "batch", "file", "-"], { input: `${lines.join("\n")}\n` });
+  if (lines.length > 0) await bpftool.runBatch(lines);
 }
 
 async function attachWithFallback(iface: string, mode: ModeChoice, prog: string, replacing?: ip.AttachedProgram): Promise<ip.XdpMode> {

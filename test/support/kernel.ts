@@ -9,6 +9,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { decodeStats, sumStats } from "../../src/bpf/layout";
 import { parseMapEntries } from "../../src/tools/bpftool";
+import { hasPins, ownerFile, pinsFor } from "../../src/xdp/pins";
 import { framesHex } from "./frames";
 
 export const ROOT = resolve(import.meta.dir, "../..");
@@ -118,7 +119,8 @@ export function start(args: string[], opts: { env?: Record<string, string>; cwd?
     const decoder = new TextDecoder();
     for await (const chunk of proc.stderr) {
       stderr += decoder.decode(chunk, { stream: true });
-      if (/watching|attached|counting/.test(stderr)) markAttached();
+      // The lines watch, top and attach print once attached (not an error that says "attached").
+      if (/(watching|counting sources on|attached to) \S+ \(/.test(stderr)) markAttached();
     }
   })();
   const done = (async () => {
@@ -141,8 +143,8 @@ export async function leftovers(iface: string): Promise<string[]> {
   const found: string[] = [];
   const link = await sh(["ip", "-j", "link", "show", "dev", iface]);
   if (link.code === 0 && /"xdp"/.test(link.stdout)) found.push(`XDP program still attached to ${iface}`);
-  if (existsSync(`/sys/fs/bpf/xdpwatch/${iface}`)) found.push(`pins left at /sys/fs/bpf/xdpwatch/${iface}`);
-  if (existsSync(`/run/xdpwatch/${iface}.pid`)) found.push(`owner file left for ${iface}`);
+  if (hasPins(pinsFor(iface))) found.push(`pins left at ${pinsFor(iface).dir}`);
+  if (existsSync(ownerFile(iface))) found.push(`owner file left for ${iface}`);
   return found;
 }
 
@@ -154,7 +156,7 @@ export async function leftovers(iface: string): Promise<string[]> {
 export async function waitForSeen(iface: string, n: number, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const r = await sh(["bpftool", "map", "lookup", "pinned", `/sys/fs/bpf/xdpwatch/${iface}/maps/xw_stats`, "key", "0", "0", "0", "0"]);
+    const r = await sh(["bpftool", "map", "lookup", "pinned", pinsFor(iface).stats, "key", "0", "0", "0", "0"]);
     const entry = parseMapEntries(r.stdout)[0];
     const seen = entry ? sumStats(entry.values.map(decodeStats)).seen : 0n;
     if (seen >= BigInt(n)) return;
