@@ -122,7 +122,11 @@ export default defineCommand({
     const results = summarize(runs);
     if (args.format === "bmf") console.log(JSON.stringify(toBmf(results), null, 2));
     else if (args.json) for (const r of results) console.log(JSON.stringify(benchRecord(r, repeat)));
-    else console.log(benchTable(results));
+    else {
+      console.log(benchTable(results));
+      // What each row measured, so the table reads on its own.
+      for (const c of benchConfigs()) log.info(`${c.name}: ${c.description}`);
+    }
     const headline = results.find((r) => r.program === HEADLINE.program && r.frame === HEADLINE.frame);
     if (headline)
       log.info(`as attach configures it, on ${HEADLINE.frame}: ${headline.ns} ns per packet, ${headline.ratio.toFixed(2)}x the empty program`);
