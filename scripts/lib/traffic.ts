@@ -8,7 +8,9 @@ import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { HEADER_BYTES as H, ipv4Frame } from "../../src/net/frames";
-import { ownerFile, pinsFor, removePins } from "../../src/xdp/pins";
+import { refOf } from "../../src/xdp/iface";
+import { readOwner, releaseOwner } from "../../src/xdp/owner";
+import { findPins, removePins } from "../../src/xdp/pins";
 import { BIN, createVeth, leftovers, type Veth } from "../../test/support/kernel";
 
 const SIGNALS: NodeJS.Signals[] = ["SIGINT", "SIGTERM", "SIGHUP"];
@@ -174,9 +176,11 @@ export async function trafgen(veth: Veth, conf: string, rate: number, frames: nu
 async function teardown(veth: Veth): Promise<string[]> {
   const left = await leftovers(veth.host);
   // Only an xdpwatch killed outright leaves these; deleting the veth detaches its program.
-  const pins = pinsFor(veth.host);
-  if (existsSync(pins.dir)) removePins(pins);
-  rmSync(ownerFile(veth.host), { force: true });
+  const ref = refOf(veth.host);
+  const pins = ref && findPins(ref);
+  if (pins) removePins(pins);
+  const owner = ref && readOwner(ref);
+  if (owner) releaseOwner(owner, true);
   await veth.remove();
   if (existsSync(`/sys/class/net/${veth.host}`)) left.push(`interface ${veth.host} not removed`);
   if (existsSync(`/run/netns/${veth.ns}`)) left.push(`netns ${veth.ns} not removed`);

@@ -8,7 +8,7 @@ import { parseCidr, type Cidr } from "../net/cidr";
 import { protoName, protoNumber } from "../output/format";
 
 export const ifaceArgs = {
-  iface: { type: "string", alias: "i", description: "network interface to watch (as in tcpdump -i)", valueHint: "IF" },
+  iface: { type: "string", alias: "i", description: "network interface (as in tcpdump -i)", valueHint: "IF" },
 } as const satisfies ArgsDef;
 
 export const outputArgs = {
@@ -46,6 +46,7 @@ export const sampleArgs = {
 
 export const blockArgs = {
   block: { type: "string", description: "drop frames from sources in CIDR, IPv4 or IPv6 (XDP_DROP; repeatable)", valueHint: "CIDR" },
+  yes: { type: "boolean", description: "allow --block ranges that hold every source, this interface's own address or your SSH client" },
 } as const satisfies ArgsDef;
 
 export const metricsArgs = {

@@ -3,8 +3,9 @@ import { XwError } from "../errors";
 import { log, withProgress } from "../log";
 import { writeMetricsFile } from "../output/prometheus";
 import { preflight } from "../system/checks";
-import { attachProgram } from "../xdp/program";
-import { pinnedMetrics } from "./metrics";
+import { refuseCuttingOff } from "../xdp/guard";
+import { attachProgram } from "../xdp/hook";
+import { pinnedMetrics } from "../xdp/metrics";
 import { attachArgs, blockArgs, DEFAULT_LIMIT, describeFilters, ifaceArgs, metricsArgs, outputArgs, parseFilters, parseIface, parseMode, parsePrometheusFile } from "./_args";
 
 export default defineCommand({
@@ -27,17 +28,20 @@ export default defineCommand({
     const filters = parseFilters(args, rawArgs);
     const metricsFile = parsePrometheusFile(args["prometheus-file"]);
     await preflight();
+    await refuseCuttingOff(filters.block, iface, args.yes === true);
+    const described = describeFilters(filters);
     const att = await withProgress(`loading and attaching to ${iface}`, attachProgram({
+      command: "attach",
       iface,
       mode,
       object: args.object,
       force: args.force,
       config: { log: true, sources: args.sources === true, ...filters.config },
       block: filters.block,
+      describe: described,
     }));
-    if (args.json) console.log(JSON.stringify({ type: "attached", iface, mode: att.mode, prog_id: att.progId, pins: att.pins.dir }));
+    if (args.json) console.log(JSON.stringify({ type: "attached", iface, mode: att.mode, prog_id: att.progId, pins: att.pins.dir, ...(att.replaced && { replaced_id: att.replaced.id }) }));
     log.success(`attached to ${iface} (${att.mode} mode, program id ${att.progId}); maps pinned under ${att.pins.mapDir}`);
-    const described = describeFilters(filters);
     if (described) log.info(`filters: ${described}`);
     if (metricsFile) {
       try {

@@ -9,7 +9,8 @@ import { usageError, XwError } from "../errors";
 import { log } from "../log";
 import * as bpftool from "../tools/bpftool";
 import { loadPinned, possibleCpus, RING_SHIFT_MIN } from "../xdp/program";
-import { BENCH_ROOT, ensureBpffs, isAlive, pinsAt, removeIfEmpty } from "../xdp/pins";
+import { isAlive } from "../xdp/owner";
+import { BENCH_ROOT, ensureBpffs, pinsAt, removeIfEmpty } from "../xdp/pins";
 import { Stop } from "../xdp/session";
 import { outputArgs, parseCount } from "./_args";
 

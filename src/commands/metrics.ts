@@ -2,30 +2,10 @@ import { defineCommand } from "citty";
 import { SOURCES_MAX } from "../bpf/layout";
 import { XwError } from "../errors";
 import { log } from "../log";
-import { prometheusText, writeMetricsFile } from "../output/prometheus";
-import type { Pins } from "../xdp/pins";
-import { inspectHook, possibleCpus, ringFor } from "../xdp/program";
-import { Reader } from "../xdp/reader";
-import { readSources } from "../xdp/sources";
+import { writeMetricsFile } from "../output/prometheus";
+import { inspectHook } from "../xdp/hook";
+import { pinnedMetrics } from "../xdp/metrics";
 import { ifaceArgs, limitArgs, metricsArgs, outputArgs, parseCount, parseIface, parsePrometheusFile } from "./_args";
-
-/** A pinned program's counters as Prometheus text, with per-source figures when it counts them. */
-export async function pinnedMetrics(iface: string, pins: Pins, limit: number): Promise<string> {
-  const reader = new Reader(pins, ringFor(possibleCpus()));
-  try {
-    const { total } = await reader.readStats();
-    // A program that counts per source has inserted at least one by now, unless it saw no IP yet.
-    if (total.newSources === 0n) return prometheusText({ iface, stats: total });
-    const read = await readSources(reader, pins);
-    return prometheusText({
-      iface,
-      stats: read.stats,
-      sources: { top: read.sources.slice(0, limit), tracked: read.sources.length, evicted: read.evicted },
-    });
-  } finally {
-    await reader.close();
-  }
-}
 
 export default defineCommand({
   meta: {

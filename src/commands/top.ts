@@ -1,11 +1,11 @@
 import { defineCommand } from "citty";
 import { SOURCES_MAX } from "../bpf/layout";
-import { log } from "../log";
-import { accounting, logSummary, summaryRecord } from "../output/format";
 import { prometheusText, writeMetricsFile } from "../output/prometheus";
 import { sourcesJson, sourcesTable, type SourcesSnapshot } from "../output/sources";
 import { DataOut } from "../output/stdout";
-import { withSession } from "../xdp/session";
+import { preflight } from "../system/checks";
+import { refuseCuttingOff } from "../xdp/guard";
+import { runSession } from "../xdp/session";
 import { readSources, SourceTracker } from "../xdp/sources";
 import {
   attachArgs, blockArgs, describeFilters, filterArgs, ifaceArgs, limitArgs, metricsArgs, outputArgs, parseCount, parseFilters, parseIface,
@@ -41,43 +41,42 @@ export default defineCommand({
     const filters = parseFilters(args, rawArgs);
     const metricsFile = parsePrometheusFile(args["prometheus-file"]);
     const out = new DataOut();
-    const redraw = !args.json && process.stdout.isTTY === true;
+    const json = args.json === true;
+    const redraw = !json && process.stdout.isTTY === true;
+    await preflight();
+    await refuseCuttingOff(filters.block, iface, args.yes === true);
 
-    await withSession(
+    await runSession(
       {
-        iface, mode, object: args.object, force: args.force, durationSec, stats: args.stats,
+        command: "top", iface, mode, object: args.object, force: args.force, durationSec, stats: args.stats, out, json,
         // No log: the ring is not read, every matching packet is counted per source instead.
-        config: { log: false, sources: true, ...filters.config }, block: filters.block, srcFilter: filters.srcFilter,
+        config: { log: false, sources: true, ...filters.config }, block: filters.block, srcFilter: filters.srcFilter, describe: describeFilters(filters),
       },
-      async (s) => {
-        const { attached, reader, stop } = s;
-        out.onClosed(() => stop.stop("stdout closed"));
-        log.info(`counting sources on ${iface} (${attached.mode} mode, program id ${attached.progId}); Ctrl-C to stop`);
-        const described = describeFilters(filters);
-        if (described) log.info(`filters: ${described}`);
+      ({ attached, reader }) => {
         const tracker = new SourceTracker(Date.now());
         const show = async () => {
           const read = await readSources(reader, attached.pins);
           const ts = Date.now();
+          const name = attached.ref.name;
           const table = { top: tracker.update(read.sources, ts).slice(0, limit), tracked: read.sources.length, evicted: read.evicted };
-          const snapshot: SourcesSnapshot = { ts, iface, table };
-          if (args.json) out.write([JSON.stringify(sourcesJson(snapshot))]);
+          const snapshot: SourcesSnapshot = { ts, iface: name, table };
+          if (json) out.write([JSON.stringify(sourcesJson(snapshot))]);
           else if (redraw) out.write([REDRAW + sourcesTable(snapshot).join("\n")]);
           else out.write([...sourcesTable(snapshot), ""]);
-          if (metricsFile) writeMetricsFile(metricsFile, prometheusText({ iface, stats: read.stats, sources: table }));
+          if (metricsFile) writeMetricsFile(metricsFile, prometheusText({ iface: name, stats: read.stats, sources: table }));
           return read.stats;
         };
-        while (!stop.stopped) {
-          await stop.sleep(intervalMs);
-          s.checkInterface();
-          if (!stop.stopped) await show();
-        }
-        await s.detach();
-        // Read again once detached: the counts no longer move, so this snapshot is the final one.
-        const stats = await show();
-        const record = summaryRecord({ iface, mode: attached.mode, elapsedMs: s.elapsedMs(), stoppedBy: stop.reason }, accounting(stats, reader), { ...(await s.cost()) });
-        if (args.json) out.write([JSON.stringify(record)]);
-        logSummary(record);
+        let first = true;
+        return {
+          doing: "counting sources on",
+          // The first round only waits: a table comes every interval, not at start.
+          async step() {
+            if (!first) await show();
+            first = false;
+            return intervalMs;
+          },
+          final: show,
+        };
       },
     );
   },

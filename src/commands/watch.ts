@@ -1,9 +1,11 @@
 import { defineCommand } from "citty";
-import { log } from "../log";
-import { accounting, packetJson, packetLine, logSummary, summaryRecord } from "../output/format";
+import { packetJson, packetLine } from "../output/format";
 import { prometheusText, writeMetricsFile } from "../output/prometheus";
 import { DataOut } from "../output/stdout";
-import { withSession } from "../xdp/session";
+import { preflight } from "../system/checks";
+import { refuseCuttingOff } from "../xdp/guard";
+import { runSession } from "../xdp/session";
+import type { LoggedPacket } from "../xdp/reader";
 import {
   attachArgs, blockArgs, describeFilters, filterArgs, ifaceArgs, metricsArgs, outputArgs, parseCount, parseFilters, parseIface, parseMode,
   parsePrometheusFile, parseSeconds, runArgs, statsArgs, sampleArgs,
@@ -29,47 +31,47 @@ export default defineCommand({
     const filters = parseFilters(args, rawArgs);
     const metricsFile = parsePrometheusFile(args["prometheus-file"]);
     const out = new DataOut();
-    const writeMetrics = (stats: Stats) => {
-      if (metricsFile) writeMetricsFile(metricsFile, prometheusText({ iface, stats }));
-    };
+    const json = args.json === true;
+    await preflight();
+    await refuseCuttingOff(filters.block, iface, args.yes === true);
 
-    await withSession(
+    await runSession(
       {
-        iface, mode, object: args.object, force: args.force, durationSec, stats: args.stats,
-        config: { log: true, sources: false, ...filters.config }, block: filters.block, srcFilter: filters.srcFilter,
+        command: "watch", iface, mode, object: args.object, force: args.force, durationSec, stats: args.stats, out, json,
+        config: { log: true, sources: false, ...filters.config }, block: filters.block, srcFilter: filters.srcFilter, describe: describeFilters(filters),
       },
-      async (s) => {
-        const { attached, reader, stop } = s;
-        out.onClosed(() => stop.stop("stdout closed"));
-        log.info(`watching ${iface} (${attached.mode} mode, program id ${attached.progId}); Ctrl-C to stop`);
-        const described = describeFilters(filters);
-        if (described) log.info(`filters: ${described}`);
+      ({ attached, reader, stop }) => {
         let printed = 0;
         let metricsAt = -Infinity;
-        const emit = (packets: Awaited<ReturnType<typeof reader.poll>>["packets"]) => {
+        const writeMetrics = (stats: Stats) => {
+          if (metricsFile) writeMetricsFile(metricsFile, prometheusText({ iface: attached.ref.name, stats }));
+        };
+        const emit = (packets: LoggedPacket[]) => {
           const room = count === undefined ? packets.length : Math.max(0, count - printed);
           const shown = packets.slice(0, room);
-          out.write(shown.map((p) => (args.json ? JSON.stringify(packetJson(p, iface)) : packetLine(p))));
+          out.write(shown.map((p) => (json ? JSON.stringify(packetJson(p, attached.ref.name)) : packetLine(p))));
           printed += shown.length;
           if (count !== undefined && printed >= count) stop.stop("count");
         };
-        while (!stop.stopped) {
-          const { packets, stats } = await reader.poll();
-          emit(packets);
-          if (performance.now() - metricsAt >= METRICS_MS) {
-            writeMetrics(stats);
-            metricsAt = performance.now();
-          }
-          s.checkInterface();
-          if (packets.length < reader.ringRecords / 8) await stop.sleep(POLL_MS);
-        }
-        await s.detach();
-        const last = await reader.poll();
-        emit(last.packets);
-        writeMetrics(last.stats);
-        const record = summaryRecord({ iface, mode: attached.mode, elapsedMs: s.elapsedMs(), stoppedBy: stop.reason }, accounting(last.stats, reader), { printed, ...(await s.cost()) });
-        if (args.json) out.write([JSON.stringify(record)]);
-        logSummary(record);
+        return {
+          doing: "watching",
+          async step() {
+            const { packets, stats } = await reader.poll();
+            emit(packets);
+            if (performance.now() - metricsAt >= METRICS_MS) {
+              writeMetrics(stats);
+              metricsAt = performance.now();
+            }
+            return packets.length < reader.ringRecords / 8 ? POLL_MS : 0;
+          },
+          async final() {
+            const last = await reader.poll();
+            emit(last.packets);
+            writeMetrics(last.stats);
+            return last.stats;
+          },
+          extra: () => ({ printed }),
+        };
       },
     );
   },

@@ -45,3 +45,27 @@ export function formatAddress(bytes: Uint8Array): string {
   const addr = ipaddr.fromByteArray(Array.from(bytes)) as ipaddr.IPv6;
   return addr.isIPv4MappedAddress() ? addr.toIPv4Address().toString() : addr.toString();
 }
+
+/** An address (IPv4 dotted or IPv6) as the 16 bytes the tries hold, or undefined when it is not one. */
+export function mappedAddress(text: string): Uint8Array | undefined {
+  try {
+    const addr = ipaddr.parse(text.replace(/%.*$/, ""));
+    return new Uint8Array(addr.kind() === "ipv4" ? (addr as ipaddr.IPv4).toIPv4MappedAddress().toByteArray() : addr.toByteArray());
+  } catch {
+    return undefined;
+  }
+}
+
+/** Whether `range` holds the 16-byte `address`. */
+export function covers(range: Cidr, address: Uint8Array): boolean {
+  for (let bit = 0; bit < range.prefixlen; bit++) {
+    const mask = 0x80 >> bit % 8;
+    if ((range.mapped[bit >> 3]! & mask) !== (address[bit >> 3]! & mask)) return false;
+  }
+  return true;
+}
+
+/** Every IPv4 source (0.0.0.0/0) or every IPv6 source (::/0), or wider. */
+export function coversAFamily(range: Cidr): boolean {
+  return range.prefixlen === 0 || (range.prefixlen <= 96 && covers(range, new Uint8Array([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0, 0, 0, 0])));
+}

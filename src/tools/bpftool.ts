@@ -288,3 +288,8 @@ export class BpftoolBatch {
     log.debug("bpftool reader closed");
   }
 }
+
+/** Pins a loaded program by id: the kernel then keeps it even when nothing else holds it. */
+export async function pinProgram(id: number, pin: string): Promise<void> {
+  await run(["bpftool", "prog", "pin", "id", String(id), pin]);
+}

@@ -103,3 +103,14 @@ export class AttachError extends XwError {
 export function isXdpMode(mode: string): mode is XdpMode {
   return mode === "native" || mode === "generic";
 }
+
+const AddrSchema = v.array(v.looseObject({ addr_info: v.optional(v.array(v.looseObject({ local: v.optional(v.string()) }))) }));
+
+/** The addresses assigned to an interface (IPv4 and IPv6, as ip prints them). */
+export async function addresses(iface: string): Promise<string[]> {
+  const res = await run(["ip", "-j", "addr", "show", "dev", iface], { allowFailure: true });
+  if (res.exitCode !== 0) return [];
+  const parsed = v.safeParse(AddrSchema, JSON.parse(res.stdout));
+  if (!parsed.success) throw new XwError(`unexpected output from ip -j addr: ${v.summarize(parsed.issues)}`);
+  return parsed.output.flatMap((l) => (l.addr_info ?? []).flatMap((a) => (a.local ? [a.local] : [])));
+}

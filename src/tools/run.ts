@@ -60,6 +60,9 @@ export async function run(argv: readonly string[], opts: RunOptions = {}): Promi
     stderr: "pipe",
     timeout: opts.timeoutMs ?? 30_000,
     killSignal: "SIGKILL",
+    // A session of its own: a terminal's Ctrl-C (or `timeout`, or systemctl stop) signals the
+    // whole process group, and a tool killed half-way through an attach or detach must not be.
+    detached: true,
   });
   const [stdout, stderr, exitCode] = await Promise.all([
     new Response(proc.stdout).text(),

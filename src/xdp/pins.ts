@@ -1,15 +1,19 @@
-/** Where xdpwatch keeps its state: pins in bpffs, an owner file in /run. */
-import { existsSync, mkdirSync, readFileSync, rmdirSync, rmSync, statfsSync } from "node:fs";
-import { join } from "node:path";
+/**
+ * Where xdpwatch keeps a program in bpffs: one directory per interface under
+ * PIN_ROOT/<netns>/<ifindex>_<name>, so that the same name in two namespaces,
+ * or a renamed interface, never leads one run to another's pins.
+ */
+import { existsSync, mkdirSync, readdirSync, rmdirSync, rmSync, statfsSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { XwError } from "../errors";
 import { log } from "../log";
-import { run } from "../tools/run";
+import { mountBpffs } from "../tools/mount";
+import { currentNetns, ifaceKey, parseIfaceKey, type IfaceRef } from "./iface";
 
 export const BPFFS = "/sys/fs/bpf";
 export const PIN_ROOT = join(BPFFS, "xdpwatch");
-/** `bench` loads its programs here, never attached, one directory per run. */
+/** `bench` and tests load programs here, never attached, one directory per run. */
 export const BENCH_ROOT = join(BPFFS, "xdpwatch-bench");
-export const RUN_DIR = "/run/xdpwatch";
 export const PROG_NAME = "xdpwatch";
 const BPF_FS_MAGIC = 0xcafe4a11;
 
@@ -22,10 +26,12 @@ export interface Pins {
   sources: string;
   block: string;
   srcFilter: string;
+  /** The program --force replaced, kept alive until it is put back. */
+  replaced: string;
 }
 
-export function pinsFor(iface: string): Pins {
-  return pinsAt(join(PIN_ROOT, iface));
+export function pinsFor(ref: IfaceRef): Pins {
+  return pinsAt(join(PIN_ROOT, ref.netns, ifaceKey(ref)));
 }
 
 /** The layout of one loaded program's pins under `dir`. */
@@ -40,7 +46,30 @@ export function pinsAt(dir: string): Pins {
     sources: join(mapDir, "xw_sources"),
     block: join(mapDir, "xw_block"),
     srcFilter: join(mapDir, "xw_src_filter"),
+    replaced: join(dir, "replaced"),
   };
+}
+
+/** Every interface of this namespace that has pins, as they were when pinned. */
+export function pinnedIfaces(netns = currentNetns()): { ref: IfaceRef; pins: Pins }[] {
+  const dir = join(PIN_ROOT, netns);
+  let keys: string[];
+  try {
+    keys = readdirSync(dir);
+  } catch {
+    return [];
+  }
+  return keys.flatMap((key) => {
+    const ref = parseIfaceKey(key, netns);
+    return ref ? [{ ref, pins: pinsAt(join(dir, key)) }] : [];
+  });
+}
+
+/** The pins of an interface: by ifindex when it exists, else by the name it had. */
+export function findPins(ref: Pick<IfaceRef, "netns" | "name"> & { ifindex?: number }): Pins | undefined {
+  const all = pinnedIfaces(ref.netns);
+  const hit = ref.ifindex !== undefined ? all.find((p) => p.ref.ifindex === ref.ifindex) : all.find((p) => p.ref.name === ref.name);
+  return hit?.pins;
 }
 
 export function isBpffs(path: string): boolean {
@@ -63,8 +92,8 @@ export async function ensureBpffs(): Promise<void> {
   } catch (err) {
     throw failed((err as Error).message);
   }
-  const res = await run(["mount", "-t", "bpf", "bpf", BPFFS], { allowFailure: true });
-  if (res.exitCode !== 0 || !isBpffs(BPFFS)) throw failed(res.stderr.trim() || "it is still not bpffs");
+  const why = await mountBpffs(BPFFS);
+  if (why !== undefined || !isBpffs(BPFFS)) throw failed(why || "it is still not bpffs");
   log.info(`mounted bpffs at ${BPFFS} (it was not mounted)`);
 }
 
@@ -77,32 +106,11 @@ export function removeIfEmpty(dir: string): void {
   }
 }
 
+/** Removes one program's pins, and the directories above them once empty. */
 export function removePins(pins: Pins): void {
   rmSync(pins.dir, { recursive: true, force: true });
+  removeIfEmpty(dirname(pins.dir));
   removeIfEmpty(PIN_ROOT);
-}
-
-/** The owner file names the process that watches an interface. */
-export function ownerFile(iface: string): string {
-  return join(RUN_DIR, `${iface}.pid`);
-}
-
-export function readOwner(iface: string): number | undefined {
-  try {
-    const pid = Number(readFileSync(ownerFile(iface), "utf8").trim());
-    return Number.isInteger(pid) && pid > 0 ? pid : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-export function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === "EPERM";
-  }
 }
 
 export function hasPins(pins: Pins): boolean {

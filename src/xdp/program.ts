@@ -1,51 +1,25 @@
 /**
- * The program's life on an interface: load and pin, configure, attach, and
- * undo all of it. Nothing here touches a program xdpwatch did not attach.
+ * The program as the kernel gets it: the embedded object with its
+ * configuration written in, its ring sized for this machine, loaded and pinned
+ * (not attached: src/xdp/hook.ts does that).
  */
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { XwError } from "../errors";
-import { log } from "../log";
 import { embeddedObjectBytes } from "../bpf/embedded";
 import { withGlobal, withMaxEntries } from "../bpf/elf";
 import { programTags } from "../bpf/tag";
 import { CONFIG_SYMBOL, encodeCidrKey, encodeConfig, PAGE_SIZE, type ProgramConfig } from "../bpf/layout";
 import type { Cidr } from "../net/cidr";
 import * as bpftool from "../tools/bpftool";
-import * as ip from "../tools/ip";
-import { ensureBpffs, hasPins, isAlive, pinsFor, readOwner, removePins, type Pins } from "./pins";
-
-export type ModeChoice = "auto" | ip.XdpMode;
-
-export interface Attached {
-  iface: string;
-  ifindex: number;
-  mode: ip.XdpMode;
-  progId: number;
-  pins: Pins;
-  ring: Ring;
-}
+import { removePins, type Pins } from "./pins";
 
 /** Where each CPU's log lies in xw_ring. */
 export interface Ring {
   cpus: number;
   /** log2 of the pages per CPU. */
   shift: number;
-}
-
-/** What is at an interface's XDP hook, and whether it is ours. */
-export interface HookState {
-  link: ip.Link;
-  pins: Pins;
-  /** Attached by xdpwatch: the pinned program, or the embedded one by tag when unpinned. */
-  ours?: ip.AttachedProgram;
-  /** Attached by someone else. */
-  foreign: ip.AttachedProgram[];
-  /** Our pins exist but their program is not attached here. */
-  strayPins: boolean;
-  /** Pid of the live xdpwatch process that owns the interface, if any. */
-  owner?: number;
 }
 
 /** Possible CPU ids, as the kernel numbers them for bpf_get_smp_processor_id(). */
@@ -75,13 +49,6 @@ export function flushPage(ring: Ring): number {
   return ring.cpus << ring.shift;
 }
 
-export async function requireLink(iface: string): Promise<ip.Link> {
-  const link = await ip.showLink(iface);
-  if (!link)
-    throw new XwError(`no interface named "${iface}" in this network namespace`, { hint: "`ip link` lists interfaces" });
-  return link;
-}
-
 let tagsOnce: Promise<string[]> | undefined;
 
 /** The embedded program's tags, as the kernel computes them (SHA-256 from 6.18, SHA-1 before). */
@@ -93,67 +60,6 @@ export function embeddedTags(): Promise<string[]> {
   return tagsOnce;
 }
 
-/**
- * Ours: the program pinned under our directory (by id), or, when the pins are
- * gone (removed by hand, a bpffs remounted), the embedded program (by tag).
- */
-export async function findOurs(link: ip.Link, pinned: bpftool.ProgInfo | undefined): Promise<ip.AttachedProgram | undefined> {
-  if (pinned) return link.xdp.find((p) => p.id === pinned.id);
-  const tags = await embeddedTags();
-  return link.xdp.find((p) => tags.includes(p.tag));
-}
-
-/** The program pinned for an interface, if any. */
-export async function pinnedProg(pins: Pins): Promise<bpftool.ProgInfo | undefined> {
-  return hasPins(pins) ? bpftool.showPinnedProg(pins.prog) : undefined;
-}
-
-export async function inspectHook(iface: string): Promise<HookState> {
-  const link = await requireLink(iface);
-  const pins = pinsFor(iface);
-  const ours = await findOurs(link, await pinnedProg(pins));
-  const owner = readOwner(iface);
-  return {
-    link,
-    pins,
-    ours,
-    foreign: link.xdp.filter((p) => p !== ours),
-    strayPins: hasPins(pins) && !ours,
-    owner: owner !== undefined && owner !== process.pid && isAlive(owner) ? owner : undefined,
-  };
-}
-
-function describe(p: ip.AttachedProgram): string {
-  return `id ${p.id}${p.name ? `, name ${p.name}` : ""}${p.tag ? `, tag ${p.tag}` : ""}, ${p.mode} mode`;
-}
-
-/** Refuses unless the hook is free (or holds only our stale leftovers, which it clears). */
-async function claimHook(iface: string, force: boolean): Promise<HookState> {
-  await ensureBpffs();
-  const state = await inspectHook(iface);
-  if (state.owner)
-    throw new XwError(`${iface} is already watched by xdpwatch (pid ${state.owner})`, {
-      hint: "stop that process first; one xdpwatch per interface",
-    });
-  if (state.ours)
-    throw new XwError(`xdpwatch is already attached to ${iface} (${describe(state.ours)}) with no process watching it`, {
-      hint: `left by \`xdpwatch attach\` or a killed watch: run \`xdpwatch detach --iface ${iface}\``,
-    });
-  if (state.foreign.length > 0) {
-    const names = state.foreign.map(describe).join("; ");
-    if (!force)
-      throw new XwError(`${iface} already has an XDP program that xdpwatch did not attach (${names})`, {
-        hint: "xdpwatch never replaces another program unless you pass --force",
-      });
-    log.warn(`--force: replacing the XDP program on ${iface} (${names})`);
-  }
-  if (state.strayPins) {
-    log.info(`removing stale xdpwatch pins at ${state.pins.dir} (no program of ours is attached)`);
-    removePins(state.pins);
-  }
-  return state;
-}
-
 /** The ranges of --block and --src go into their tries before the program is attached. */
 async function fillTries(pins: Pins, block: readonly Cidr[], srcFilter: readonly Cidr[]) {
   const lines: string[] = [];
@@ -162,45 +68,6 @@ async function fillTries(pins: Pins, block: readonly Cidr[], srcFilter: readonly
   for (const c of srcFilter)
     lines.push(`map update pinned ${pins.srcFilter} key ${bpftool.hexArgs(encodeCidrKey(c.mapped, c.prefixlen)).join(" ")} value ${one}`);
   if (lines.length > 0) await bpftool.runBatch(lines);
-}
-
-async function attachWithFallback(iface: string, mode: ModeChoice, prog: string, replacing?: ip.AttachedProgram): Promise<ip.XdpMode> {
-  if (replacing) return replaceInPlace(iface, mode, prog, replacing);
-  if (mode !== "auto") {
-    try {
-      await ip.attachXdp(iface, mode, prog);
-    } catch (err) {
-      if (err instanceof ip.AttachError)
-        throw new XwError(err.message, {
-          hint: mode === "native" ? "this driver may not support native XDP: try --mode generic" : undefined,
-        });
-      throw err;
-    }
-    return mode;
-  }
-  try {
-    await ip.attachXdp(iface, "native", prog);
-    return "native";
-  } catch (err) {
-    if (!(err instanceof ip.AttachError)) throw err;
-    log.info(`native XDP refused on ${iface} (${err.detail.split("\n")[0]}); falling back to generic mode`);
-  }
-  await ip.attachXdp(iface, "generic", prog);
-  return "generic";
-}
-
-/**
- * --force swaps the other program for ours in one step, in its mode: detaching
- * it first would free it, and if our attach then failed the interface would be
- * left with neither.
- */
-async function replaceInPlace(iface: string, mode: ModeChoice, prog: string, other: ip.AttachedProgram): Promise<ip.XdpMode> {
-  if (!ip.isXdpMode(other.mode) || (mode !== "auto" && mode !== other.mode))
-    throw new XwError(`--force replaces the program in the mode it is attached in (${other.mode}), not ${mode}`, {
-      hint: ip.isXdpMode(other.mode) ? `use --mode ${other.mode} or --mode auto` : undefined,
-    });
-  await ip.attachXdp(iface, other.mode, prog, { replace: true });
-  return other.mode;
 }
 
 export interface LoadOptions {
@@ -247,38 +114,4 @@ export async function loadPinned(pins: Pins, opts: LoadOptions, ring = ringFor(p
   } finally {
     rmSync(tmp, { recursive: true, force: true });
   }
-}
-
-export interface AttachOptions extends LoadOptions {
-  iface: string;
-  mode: ModeChoice;
-  force?: boolean;
-}
-
-/** Loads, pins, configures and attaches; on any failure leaves nothing behind. */
-export async function attachProgram(opts: AttachOptions): Promise<Attached> {
-  const state = await claimHook(opts.iface, opts.force ?? false);
-  const pins = state.pins;
-  const ring = ringFor(possibleCpus());
-  const progId = await loadPinned(pins, opts, ring);
-  try {
-    const mode = await attachWithFallback(opts.iface, opts.mode, pins.prog, state.foreign[0]);
-    return { iface: opts.iface, ifindex: state.link.ifindex, mode, progId, pins, ring };
-  } catch (err) {
-    removePins(pins);
-    throw err;
-  }
-}
-
-/**
- * Detaches our program if it is still the one attached, in the mode it was
- * attached in. Returns false when it was already gone (interface deleted or
- * program replaced), in which case nothing is touched.
- */
-export async function detachProgram(att: Pick<Attached, "iface" | "progId">): Promise<boolean> {
-  const link = await ip.showLink(att.iface).catch(() => undefined);
-  const ours = link?.xdp.find((p) => p.id === att.progId);
-  if (!ours || !ip.isXdpMode(ours.mode)) return false;
-  await ip.detachXdp(att.iface, ours.mode);
-  return true;
 }

@@ -1,18 +1,17 @@
 /**
- * A command's hold on an interface, from attach to a clean exit on every path:
- * Ctrl-C, SIGTERM, SIGHUP, --duration, the interface vanishing, stdout closing,
- * a tool failing. Whatever happens, the program is detached (if it is still
- * ours), the pins and the owner file are removed.
+ * The one start/stop scaffold of watch and top: attach, poll until a reason to
+ * stop, then detach, read once more (the counters no longer move), print the
+ * summary and give everything back, on every path: Ctrl-C, SIGTERM, SIGHUP,
+ * --duration, --count, stdout closing, the interface vanishing, a tool failing.
  */
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { XwError } from "../errors";
 import { log, withProgress } from "../log";
-import type { ProgramConfig } from "../bpf/layout";
-import type { Cidr } from "../net/cidr";
-import { attachProgram, detachProgram, type Attached, type ModeChoice } from "./program";
-import { isAlive, ownerFile, readOwner, removeIfEmpty, removePins, RUN_DIR } from "./pins";
-import { preflight } from "../system/checks";
-import { enableStats, programCost, type ProgramCost } from "./cost";
+import type { Stats } from "../bpf/layout";
+import { accounting, logSummary, summaryRecord } from "../output/format";
+import type { DataOut } from "../output/stdout";
+import { attachProgram, releaseAll, releaseHook, type Attached, type AttachOptions } from "./hook";
+import { nameOfIfindex, readIfindex } from "./iface";
+import { enableStats, programCost } from "./cost";
 import { Reader } from "./reader";
 
 /** Why a run ended; anything but the first four is a failure. */
@@ -47,81 +46,48 @@ export class Stop {
   }
 }
 
-export interface SessionOptions {
-  iface: string;
-  mode: ModeChoice;
-  object?: string;
-  force?: boolean;
-  config: ProgramConfig;
-  block?: readonly Cidr[];
-  srcFilter?: readonly Cidr[];
+export interface SessionOptions extends AttachOptions {
+  command: "watch" | "top";
   durationSec?: number;
   /** Turn on kernel.bpf_stats_enabled for the run (restored at exit). */
   stats?: boolean;
+  out: DataOut;
+  json: boolean;
 }
 
 export interface Session {
   attached: Attached;
   reader: Reader;
   stop: Stop;
-  /** Detaches now (idempotent), so that a final poll sees counters that no longer move. */
-  detach(): Promise<void>;
-  /** Fails the run if the interface was deleted or moved away. */
-  checkInterface(): void;
-  /** Milliseconds since attach. */
-  elapsedMs(): number;
-  /** The program's measured ns/packet so far, when the kernel counts it. */
-  cost(): Promise<ProgramCost | undefined>;
 }
 
-function claimOwner(iface: string): void {
-  mkdirSync(RUN_DIR, { recursive: true });
-  const file = ownerFile(iface);
-  // "wx" first: of two processes racing for one interface exactly one creates the file.
-  // Only a file left by a dead process is replaced, and only once.
-  for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      writeFileSync(file, `${process.pid}\n`, { flag: "wx" });
-      return;
-    } catch {
-      const owner = readOwner(iface);
-      if (owner !== undefined && isAlive(owner))
-        throw new XwError(`${iface} is already watched by xdpwatch (pid ${owner})`, { hint: "one xdpwatch per interface" });
-      rmSync(file, { force: true });
-    }
-  }
-  throw new XwError(`${iface} is being claimed by another xdpwatch right now`);
+/** What a command does inside the scaffold. */
+export interface SessionLoop {
+  /** What the start-up line says the run does ("watching", "counting sources on"). */
+  doing: string;
+  /** One round of reading and showing; returns the ms to wait before the next. */
+  step(): Promise<number>;
+  /** The last read, once detached; its counters are the summary's. */
+  final(): Promise<Stats>;
+  /** Figures of the command's own for the summary (records printed). */
+  extra?(): Record<string, number>;
 }
 
-function releaseOwner(iface: string): void {
-  if (readOwner(iface) === process.pid) rmSync(ownerFile(iface), { force: true });
-  removeIfEmpty(RUN_DIR);
-}
-
-function readIfindex(iface: string): number | undefined {
-  try {
-    return Number(readFileSync(`/sys/class/net/${iface}/ifindex`, "utf8"));
-  } catch {
-    return undefined;
-  }
-}
-
-export async function withSession<T>(opts: SessionOptions, body: (s: Session) => Promise<T>): Promise<T> {
-  await preflight();
-  claimOwner(opts.iface);
+export async function runSession(opts: SessionOptions, makeLoop: (s: Session) => SessionLoop): Promise<void> {
   const stop = new Stop();
   // Caught from here on, also while attaching: the run then ends as soon as it can, cleanly.
+  // Helpers run in sessions of their own, so a terminal's Ctrl-C reaches this process only.
   const onSignal = (sig: NodeJS.Signals) => {
     log.debug(`received ${sig}`);
     stop.stop("signal", sig);
   };
   const signals: NodeJS.Signals[] = ["SIGINT", "SIGTERM", "SIGHUP"];
   for (const sig of signals) process.on(sig, onSignal);
+  opts.out.onClosed(() => stop.stop("stdout closed"));
 
   let restoreStats = () => undefined as void;
   let attached: Attached | undefined;
   let reader: Reader | undefined;
-  let detached = false;
   let timer: Timer | undefined;
   const started = performance.now();
   try {
@@ -131,32 +97,58 @@ export async function withSession<T>(opts: SessionOptions, body: (s: Session) =>
     log.debug(`attached program id ${att.progId} in ${(performance.now() - started).toFixed(0)} ms`);
     if (opts.durationSec !== undefined) timer = setTimeout(() => stop.stop("duration"), opts.durationSec * 1000);
     reader = new Reader(att.pins, att.ring);
-    const session: Session = {
-      attached: att,
-      reader,
-      stop,
-      detach: async () => {
-        if (detached) return;
-        detached = true;
-        await detachProgram(att);
-      },
-      checkInterface: () => {
-        if (readIfindex(att.iface) !== att.ifindex) stop.stop("interface gone", `${att.iface} was deleted or moved to another network namespace`);
-      },
-      elapsedMs: () => performance.now() - started,
-      cost: () => programCost(att.progId),
-    };
-    const result = await body(session);
+    const loop = makeLoop({ attached: att, reader, stop });
+    log.info(`${loop.doing} ${att.ref.name} (${att.mode} mode, program id ${att.progId}); Ctrl-C to stop`);
+    if (opts.describe) log.info(`filters: ${opts.describe}`);
+    while (!stop.stopped) {
+      const wait = await loop.step();
+      followInterface(att, stop);
+      if (wait > 0) await stop.sleep(wait);
+    }
+    // Off the hook before the last read: its counters then no longer move. A program
+    // that cannot be put back fails the run, after the summary.
+    let releaseError: unknown;
+    const released = await releaseHook(att.ref, att.progId, att.pins).catch((err: unknown) => {
+      releaseError = err;
+      return undefined;
+    });
+    const stats = await loop.final();
+    const cost = await programCost(att.progId);
+    const record = summaryRecord(
+      { iface: att.ref.name, mode: att.mode, elapsedMs: performance.now() - started, stoppedBy: stop.reason },
+      accounting(stats, reader),
+      { ...loop.extra?.(), ...cost },
+    );
+    if (opts.json) opts.out.write([JSON.stringify(record)]);
+    logSummary(record);
     if (stop.reason === "interface gone") throw new XwError(stop.detail ?? `${opts.iface} went away`);
-    return result;
+    if (releaseError) throw releaseError;
+    if (released?.gone) log.warn(`${att.ref.name} went away while stopping: nothing left to detach there`);
   } finally {
     clearTimeout(timer);
-    // A second Ctrl-C during cleanup must not cut it short: the handler stays until the end.
-    if (attached && !detached) await detachProgram(attached).catch((err) => log.error(`detaching failed: ${(err as Error).message}`));
     await reader?.close();
-    if (attached) removePins(attached.pins);
-    restoreStats();
-    releaseOwner(opts.iface);
-    for (const sig of signals) process.off(sig, onSignal);
+    // A second Ctrl-C during clean-up must not cut it short: the handlers stay until the end.
+    // The hook is free by now unless the run failed; releaseAll also removes pins and owner file.
+    try {
+      if (attached) await releaseAll(attached);
+    } finally {
+      restoreStats();
+      for (const sig of signals) process.off(sig, onSignal);
+    }
   }
+}
+
+/**
+ * The run holds the interface by ifindex: a rename is followed (container
+ * runtimes rename), a deletion or a move to another namespace ends the run.
+ */
+function followInterface(att: Attached, stop: Stop): void {
+  if (readIfindex(att.ref.name) === att.ref.ifindex) return;
+  const now = nameOfIfindex(att.ref.ifindex);
+  if (now) {
+    log.info(`${att.ref.name} was renamed to ${now}; still watching it`);
+    att.ref.name = now;
+    return;
+  }
+  stop.stop("interface gone", `${att.ref.name} was deleted or moved to another network namespace`);
 }

@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ipv4Frame } from "../support/frames";
-import { kernelReady, leftovers, ndjson, start, xdpwatch, useVeth } from "../support/kernel";
+import { kernelReady, leftovers, ndjson, pinsOf, start, xdpwatch, useVeth } from "../support/kernel";
 
 describe.skipIf(!kernelReady)("attach, status, detach", () => {
   const lab = useVeth({ leftovers: "unchecked" });
@@ -12,7 +12,7 @@ describe.skipIf(!kernelReady)("attach, status, detach", () => {
     const attach = await xdpwatch(["attach", "--iface", lab.veth.host, "--mode", "generic", "--json"]);
     expect(attach.code, attach.stderr).toBe(0);
     expect(ndjson(attach.stdout)[0]).toMatchObject({ type: "attached", iface: lab.veth.host, mode: "generic" });
-    expect(existsSync(`/sys/fs/bpf/xdpwatch/${lab.veth.host}/maps/xw_stats`)).toBe(true);
+    expect(existsSync(pinsOf(lab.veth.host)?.stats ?? "none")).toBe(true);
 
     const status = await xdpwatch(["status", "--json"]);
     expect(status.code).toBe(0);

@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ipv4Frame, testSources } from "../support/frames";
 import { HAND } from "../support/corpus";
-import { BIN, record, createVeth, kernelReady, leftovers, ndjson, sh, start, xdpwatch, useVeth } from "../support/kernel";
+import { BIN, record, createVeth, kernelReady, leftovers, ndjson, pinsOf, sh, start, xdpwatch, useVeth } from "../support/kernel";
 
 const work = mkdtempSync(join(tmpdir(), "xw-safety-"));
 const FOREIGN = join(work, "foreign.o");
@@ -59,12 +59,14 @@ describe.skipIf(!kernelReady)("safety on a real veth pair", () => {
     expect(status).toMatchObject({ prog_id: id, name: "someone_elses", ours: false });
   }, 30_000);
 
-  test.skipIf(!hasClang)("--force replaces it and says what it replaced", async () => {
+  test.skipIf(!hasClang)("--force replaces it, says what it replaced, and puts it back at exit", async () => {
     const id = await attachForeign(lab.veth.host);
     const r = await xdpwatch(["watch", "-i", lab.veth.host, "--force", "--duration", "0.5"]);
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stderr).toContain(`replacing the XDP program on ${lab.veth.host} (id ${id}, name someone_elses`);
-    expect(await leftovers(lab.veth.host)).toEqual([]);
+    expect(r.stderr).toContain(`--force: replaced the XDP program on ${lab.veth.host} (id ${id}, name someone_elses`);
+    expect(r.stderr).toContain(`put back the XDP program --force replaced on ${lab.veth.host} (id ${id}, generic mode)`);
+    expect(await attachedIds(lab.veth.host)).toEqual([id]);
+    expect(await leftovers(lab.veth.host)).toEqual([`XDP program still attached to ${lab.veth.host}`]);
   }, 30_000);
 
   test.skipIf(!hasClang)("--force in another mode than the other program's is refused, and the other program stays", async () => {
@@ -137,7 +139,7 @@ describe.skipIf(!kernelReady)("safety on a real veth pair", () => {
   test("bpftool failing under a running watch (its maps unpinned): one line, detached, exit 1", async () => {
     const run = start(["watch", "-i", lab.veth.host, "--json"]);
     await run.attached;
-    await sh(["rm", "-rf", `/sys/fs/bpf/xdpwatch/${lab.veth.host}/maps`]);
+    await sh(["rm", "-rf", pinsOf(lab.veth.host)!.mapDir]);
     await lab.veth.send([ipv4Frame({ src: "198.18.8.8" })]);
     const { code, stderr } = await run.done;
     expect(code).toBe(1);
@@ -184,7 +186,7 @@ describe.skipIf(!kernelReady)("safety on a real veth pair", () => {
 
   test("our program with its pins deleted is still known by its tag: status says so, watch refuses, detach removes it", async () => {
     expect((await xdpwatch(["attach", "-i", lab.veth.host])).code).toBe(0);
-    await sh(["rm", "-rf", `/sys/fs/bpf/xdpwatch/${lab.veth.host}`]);
+    await sh(["rm", "-rf", pinsOf(lab.veth.host)!.dir]);
     const row = ndjson((await xdpwatch(["status", "--json"])).stdout).find((r) => r.iface === lab.veth.host);
     expect(row).toMatchObject({ ours: true, note: "xdpwatch's program (by tag) without its pins: xdpwatch detach removes it" });
     const watch = await xdpwatch(["watch", "-i", lab.veth.host, "--duration", "1"]);

@@ -9,7 +9,9 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { decodeStats, sumStats } from "../../src/bpf/layout";
 import { parseMapEntries } from "../../src/tools/bpftool";
-import { hasPins, ownerFile, pinsFor } from "../../src/xdp/pins";
+import { refOf } from "../../src/xdp/iface";
+import { readOwner } from "../../src/xdp/owner";
+import { findPins, type Pins } from "../../src/xdp/pins";
 import { framesHex } from "./frames";
 
 export const ROOT = resolve(import.meta.dir, "../..");
@@ -143,9 +145,17 @@ export async function leftovers(iface: string): Promise<string[]> {
   const found: string[] = [];
   const link = await sh(["ip", "-j", "link", "show", "dev", iface]);
   if (link.code === 0 && /"xdp"/.test(link.stdout)) found.push(`XDP program still attached to ${iface}`);
-  if (hasPins(pinsFor(iface))) found.push(`pins left at ${pinsFor(iface).dir}`);
-  if (existsSync(ownerFile(iface))) found.push(`owner file left for ${iface}`);
+  const ref = refOf(iface);
+  const pins = ref && findPins(ref);
+  if (pins) found.push(`pins left at ${pins.dir}`);
+  if (ref && readOwner(ref)) found.push(`owner file left for ${iface}`);
   return found;
+}
+
+/** The pins xdpwatch made for an interface of this namespace, if any. */
+export function pinsOf(iface: string): Pins | undefined {
+  const ref = refOf(iface);
+  return ref && findPins(ref);
 }
 
 /**
@@ -156,7 +166,8 @@ export async function leftovers(iface: string): Promise<string[]> {
 export async function waitForSeen(iface: string, n: number, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const r = await sh(["bpftool", "map", "lookup", "pinned", pinsFor(iface).stats, "key", "0", "0", "0", "0"]);
+    const pins = pinsOf(iface);
+    const r = pins ? await sh(["bpftool", "map", "lookup", "pinned", pins.stats, "key", "0", "0", "0", "0"]) : { stdout: "" };
     const entry = parseMapEntries(r.stdout)[0];
     const seen = entry ? sumStats(entry.values.map(decodeStats)).seen : 0n;
     if (seen >= BigInt(n)) return;

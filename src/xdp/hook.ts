@@ -1,0 +1,333 @@
+/**
+ * An interface's XDP hook: what is attached there, taking it (refusing what
+ * must not be replaced, keeping what --force replaces), and giving it back on
+ * every path, stacked devices included. Nothing here removes a program
+ * xdpwatch did not attach: a replaced one is pinned first and put back.
+ */
+import { readdirSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import { XwError } from "../errors";
+import { log } from "../log";
+import * as bpftool from "../tools/bpftool";
+import * as ip from "../tools/ip";
+import { currentNetns, nameOfIfindex, readIfindex, stackedDevices, type IfaceRef } from "./iface";
+import { claimOwner, readOwner, releaseOwner, type Owner, type OwnerCommand } from "./owner";
+import { embeddedTags, loadPinned, possibleCpus, ringFor, type LoadOptions, type Ring } from "./program";
+import { ensureBpffs, findPins, hasPins, pinsFor, removePins, type Pins } from "./pins";
+
+export type ModeChoice = "auto" | ip.XdpMode;
+
+/** What is at an interface's XDP hook, and whether it is ours. */
+export interface HookState {
+  link: ip.Link;
+  ref: IfaceRef;
+  pins: Pins;
+  /** Attached by xdpwatch: the pinned program, or the embedded one by tag when unpinned. */
+  ours?: ip.AttachedProgram;
+  /** Attached by someone else. */
+  foreign: ip.AttachedProgram[];
+  /** Our pins exist but their program is not attached here. */
+  strayPins: boolean;
+  /** The owner file, if any: a live run, `attach`, or a run that was killed. */
+  owner?: Owner;
+  /** The program --force replaced, waiting to be put back. */
+  replaced?: Replaced;
+}
+
+/** A program --force took off the hook, pinned so that the kernel keeps it. */
+export interface Replaced {
+  pin: string;
+  id: number;
+  mode: ip.XdpMode;
+}
+
+export async function requireLink(iface: string): Promise<ip.Link> {
+  const link = await ip.showLink(iface);
+  if (!link) throw new XwError(`no interface named "${iface}" in this network namespace`, { hint: "`ip link` lists interfaces" });
+  return link;
+}
+
+/** Ours: the program pinned under our directory (by id), or, when the pins are gone, the embedded program (by tag). */
+export async function findOurs(link: ip.Link, pins: Pins): Promise<ip.AttachedProgram | undefined> {
+  if (link.xdp.length === 0) return undefined;
+  const pinned = hasPins(pins) ? await bpftool.showPinnedProg(pins.prog) : undefined;
+  if (pinned) return link.xdp.find((p) => p.id === pinned.id);
+  const tags = await embeddedTags();
+  return link.xdp.find((p) => tags.includes(p.tag));
+}
+
+/** The replaced program's pin is named after the mode it goes back in. */
+function replacedPin(pins: Pins, mode: ip.XdpMode): string {
+  return `${pins.replaced}_${mode}`;
+}
+
+export async function findReplaced(pins: Pins): Promise<Replaced | undefined> {
+  let names: string[];
+  try {
+    names = readdirSync(pins.dir);
+  } catch {
+    return undefined;
+  }
+  for (const name of names) {
+    const mode = name.startsWith("replaced_") ? name.slice("replaced_".length) : "";
+    if (!ip.isXdpMode(mode)) continue;
+    const pin = join(pins.dir, name);
+    const prog = await bpftool.showPinnedProg(pin);
+    if (prog) return { pin, id: prog.id, mode };
+  }
+  return undefined;
+}
+
+export async function inspectHook(iface: string): Promise<HookState> {
+  const link = await requireLink(iface);
+  const ref: IfaceRef = { netns: currentNetns(), ifindex: link.ifindex, name: link.ifname };
+  const pins = findPins(ref) ?? pinsFor(ref);
+  const ours = await findOurs(link, pins);
+  return {
+    link,
+    ref,
+    pins,
+    ours,
+    foreign: link.xdp.filter((p) => p !== ours),
+    strayPins: hasPins(pins) && !ours,
+    owner: readOwner(ref),
+    replaced: await findReplaced(pins),
+  };
+}
+
+export function describeProg(p: ip.AttachedProgram): string {
+  return `id ${p.id}${p.name ? `, name ${p.name}` : ""}${p.tag ? `, tag ${p.tag}` : ""}, ${p.mode} mode`;
+}
+
+/** The kernel allows no XDP change below a device that has a program: say which one, before trying. */
+async function refuseBelowProgram(iface: string): Promise<void> {
+  for (const upper of stackedDevices(iface).upper) {
+    const link = await ip.showLink(upper).catch(() => undefined);
+    if (link && link.xdp.length > 0)
+      throw new XwError(`${upper}, the device above ${iface}, has an XDP program (${link.xdp.map(describeProg).join("; ")}): the kernel allows none below it`, {
+        hint: `watch ${upper} instead, or remove its program first${link.xdp.length > 0 ? ` (xdpwatch detach --iface ${upper} if xdpwatch put it there)` : ""}`,
+      });
+  }
+}
+
+/** Refuses unless the hook is free (or holds only our stale leftovers, which it clears). */
+async function inspectForClaim(iface: string, force: boolean): Promise<HookState> {
+  await ensureBpffs();
+  const state = await inspectHook(iface);
+  if (state.owner?.alive)
+    throw new XwError(`${iface} is already watched by xdpwatch (pid ${state.owner.pid})`, { hint: "stop that process first; one xdpwatch per interface" });
+  if (state.ours)
+    throw new XwError(`xdpwatch is already attached to ${iface} (${describeProg(state.ours)}) with no process watching it`, {
+      hint: `left by \`xdpwatch attach\` or a killed watch: run \`xdpwatch detach --iface ${iface}\``,
+    });
+  if (state.foreign.length > 0) {
+    const names = state.foreign.map(describeProg).join("; ");
+    if (!force)
+      throw new XwError(`${iface} already has an XDP program that xdpwatch did not attach (${names})`, {
+        hint: "xdpwatch never replaces another program unless you pass --force (it is put back when xdpwatch stops)",
+      });
+  }
+  await refuseBelowProgram(iface);
+  if (state.strayPins) {
+    log.info(`removing stale xdpwatch pins at ${state.pins.dir} (no program of ours is attached)`);
+    removePins(state.pins);
+  }
+  return state;
+}
+
+/** Our program on an interface, from attach until it is given back. */
+export interface Attached {
+  /** Follows the interface: the name is updated when it is renamed. */
+  ref: IfaceRef;
+  mode: ip.XdpMode;
+  progId: number;
+  pins: Pins;
+  ring: Ring;
+  owner: Owner;
+  replaced?: Replaced;
+}
+
+export interface AttachOptions extends LoadOptions {
+  iface: string;
+  mode: ModeChoice;
+  force?: boolean;
+  command: OwnerCommand;
+  /** The filters as the start-up line says them, kept for `status`. */
+  describe?: string;
+}
+
+/** Loads, pins, configures and attaches; on any failure leaves nothing behind and the hook as it was. */
+export async function attachProgram(opts: AttachOptions): Promise<Attached> {
+  const state = await inspectForClaim(opts.iface, opts.force ?? false);
+  const owner = claimOwner(state.ref, opts.command, opts.describe);
+  const pins = pinsFor(state.ref);
+  const ring = ringFor(possibleCpus());
+  try {
+    const progId = await loadPinned(pins, opts, ring);
+    const other = state.foreign[0];
+    if (other) {
+      const replaced = await replaceKeeping(state, pins, opts.mode, other);
+      return { ref: state.ref, mode: replaced.mode, progId, pins, ring, owner, replaced };
+    }
+    const mode = await attachWithFallback(state.link, opts.mode, pins.prog);
+    return { ref: state.ref, mode, progId, pins, ring, owner };
+  } catch (err) {
+    removePins(pins);
+    releaseOwner(owner);
+    throw err;
+  }
+}
+
+/**
+ * --force: pin the other program (so that the kernel keeps it), then swap ours
+ * in, in one step and in its mode: the hook is never empty, and the pin is how
+ * it comes back when we stop, even after a kill -9 (detach finds it).
+ */
+async function replaceKeeping(state: HookState, pins: Pins, mode: ModeChoice, other: ip.AttachedProgram): Promise<Replaced> {
+  if (!ip.isXdpMode(other.mode) || (mode !== "auto" && mode !== other.mode))
+    throw new XwError(`--force replaces the program in the mode it is attached in (${other.mode}), not ${mode}`, {
+      hint: ip.isXdpMode(other.mode) ? `use --mode ${other.mode} or --mode auto` : undefined,
+    });
+  const replaced: Replaced = { pin: replacedPin(pins, other.mode), id: other.id, mode: other.mode };
+  await bpftool.pinProgram(other.id, replaced.pin);
+  try {
+    await ip.attachXdp(state.link.ifname, other.mode, pins.prog, { replace: true });
+  } catch (err) {
+    rmSync(replaced.pin, { force: true });
+    throw err;
+  }
+  log.warn(`--force: replaced the XDP program on ${state.link.ifname} (${describeProg(other)}); it is put back when xdpwatch stops`);
+  return replaced;
+}
+
+async function attachWithFallback(link: ip.Link, mode: ModeChoice, prog: string): Promise<ip.XdpMode> {
+  const iface = link.ifname;
+  if (mode !== "auto") {
+    await ip.attachXdp(iface, mode, prog).catch((err) => {
+      throw err instanceof ip.AttachError ? new XwError(err.message, { hint: attachHint(err, iface) }) : err;
+    });
+    return mode;
+  }
+  if ((await ip.linkKind(iface)) === "veth") {
+    // Measured (scripts/bench-veth-mode.ts): native XDP on veth costs TCP through it about
+    // half its throughput even with an empty program; generic costs it about a sixth.
+    log.info(`${iface} is a veth: generic mode, which costs its TCP traffic least (--mode native to override)`);
+    await ip.attachXdp(iface, "generic", prog);
+    return "generic";
+  }
+  try {
+    await ip.attachXdp(iface, "native", prog);
+    return "native";
+  } catch (err) {
+    if (!(err instanceof ip.AttachError)) throw err;
+    log.info(`native XDP refused on ${iface} (${err.detail.split("\n")[0]}); falling back to generic mode`);
+  }
+  await ip.attachXdp(iface, "generic", prog);
+  return "generic";
+}
+
+/** The kernel's refusal says what to do about it: the MTU is the user's to change, the driver is not. */
+function attachHint(err: ip.AttachError, iface: string): string | undefined {
+  if (/mtu/i.test(err.detail))
+    return `native XDP needs a smaller MTU on ${iface} (ip link set dev ${iface} mtu 1500), or use --mode generic`;
+  return err.mode === "native" ? "this driver may not support native XDP: try --mode generic" : undefined;
+}
+
+/** What giving the hook back did. */
+export interface Released {
+  /** Our program was attached and is now off the hook. */
+  detached: boolean;
+  /** The program --force replaced, back where it was. */
+  restored?: Replaced;
+  /** The interface is no longer in this namespace: nothing could be done there. */
+  gone?: boolean;
+}
+
+/**
+ * Takes our program off the interface (by ifindex: the name may have changed),
+ * putting back what --force replaced, in its mode, in one step. Leaves the
+ * hook alone when our program is no longer the one attached.
+ */
+export async function releaseHook(ref: IfaceRef, progId: number, pins: Pins): Promise<Released> {
+  const name = readIfindex(ref.name) === ref.ifindex ? ref.name : nameOfIfindex(ref.ifindex);
+  const link = name ? await ip.showLink(name).catch(() => undefined) : undefined;
+  const replaced = await findReplaced(pins);
+  if (!link || link.ifindex !== ref.ifindex) {
+    if (replaced) throw new XwError(`${ref.name} is gone: the program --force replaced there (id ${replaced.id}) cannot be put back`);
+    return { detached: false, gone: true };
+  }
+  const ours = link.xdp.find((p) => p.id === progId);
+  if (!ours || !ip.isXdpMode(ours.mode)) {
+    if (replaced)
+      log.warn(`the program --force replaced on ${link.ifname} (id ${replaced.id}) is not put back: ours was itself replaced since (${link.xdp.map(describeProg).join("; ") || "nothing attached"})`);
+    return { detached: false };
+  }
+  const mode = ours.mode;
+  const swap = replaced
+    ? () => ip.attachXdp(link.ifname, replaced.mode, replaced.pin, { replace: true })
+    : () => ip.detachXdp(link.ifname, mode);
+  await belowUpper(link.ifname, pins, swap);
+  if (replaced) {
+    rmSync(replaced.pin, { force: true });
+    log.success(`put back the XDP program --force replaced on ${link.ifname} (id ${replaced.id}, ${replaced.mode} mode)`);
+  }
+  return { detached: true, restored: replaced };
+}
+
+/**
+ * The kernel refuses any XDP change on a device while a device directly above
+ * it (a bridge over its port, a macvlan or VLAN over its parent) has a program.
+ * When that is the case, the upper program is pinned, lifted for the moment of
+ * the change and put back (the same program, in its mode), and this is said.
+ */
+async function belowUpper(iface: string, pins: Pins, change: () => Promise<void>): Promise<void> {
+  const lifted: { link: ip.Link; prog: ip.AttachedProgram; pin: string }[] = [];
+  for (const upper of stackedDevices(iface).upper) {
+    const link = await ip.showLink(upper).catch(() => undefined);
+    for (const prog of link?.xdp ?? []) if (ip.isXdpMode(prog.mode)) lifted.push({ link: link!, prog, pin: join(pins.dir, `upper_${link!.ifindex}_${prog.mode}`) });
+  }
+  if (lifted.length === 0) return change();
+  log.warn(`${lifted.map((l) => l.link.ifname).join(", ")} above ${iface} has an XDP program, and the kernel allows no change below it: lifting it for a moment`);
+  for (const l of lifted) {
+    await bpftool.pinProgram(l.prog.id, l.pin);
+    await ip.detachXdp(l.link.ifname, l.prog.mode as ip.XdpMode);
+  }
+  try {
+    await change();
+  } finally {
+    for (const l of lifted) {
+      try {
+        await ip.attachXdp(l.link.ifname, l.prog.mode as ip.XdpMode, l.pin);
+        log.info(`put back ${l.link.ifname}'s XDP program (${describeProg(l.prog)})`);
+      } catch (err) {
+        log.error(`could not put back ${l.link.ifname}'s XDP program (id ${l.prog.id}): ${(err as Error).message}; it stays pinned at ${l.pin}`);
+        continue;
+      }
+      rmSync(l.pin, { force: true });
+    }
+  }
+}
+
+/**
+ * Gives everything back: the hook, the pins, the owner file. When a replaced
+ * program could not be put back on an interface that still exists, its pins
+ * stay (the kernel keeps it) so that `xdpwatch detach` can try again, and this
+ * throws.
+ */
+export async function releaseAll(att: Pick<Attached, "ref" | "progId" | "pins"> & { owner?: Owner }): Promise<Released> {
+  try {
+    const released = await releaseHook(att.ref, att.progId, att.pins);
+    removePins(att.pins);
+    return released;
+  } catch (err) {
+    const gone = nameOfIfindex(att.ref.ifindex) === undefined;
+    const replaced = await findReplaced(att.pins);
+    if (gone || !replaced) removePins(att.pins);
+    const what = replaced ? `put back the XDP program --force replaced (id ${replaced.id})` : "detach xdpwatch";
+    throw new XwError(`could not ${what} on ${att.ref.name}: ${(err as Error).message}`, {
+      hint: gone ? "the interface is gone" : `\`xdpwatch detach --iface ${att.ref.name}\` tries again${replaced ? ` (it is kept pinned under ${att.pins.dir})` : ""}`,
+    });
+  } finally {
+    if (att.owner) releaseOwner(att.owner);
+  }
+}
