@@ -224,10 +224,13 @@ export class BpftoolBatch {
   constructor(private readonly flush: FlushCommand) {
     const stdbuf = requireTool("stdbuf");
     const bpftool = requireTool("bpftool");
+    // A session of its own: a terminal's Ctrl-C must reach xdpwatch, which still needs this
+    // process for its final read. It ends with xdpwatch all the same: its stdin closes.
     this.proc = Bun.spawn([stdbuf, `-o${BATCH_BUFFER}`, bpftool, "batch", "file", "-"], {
       stdin: "pipe",
       stdout: "pipe",
       stderr: "pipe",
+      detached: true,
     });
     this.reader = this.proc.stdout.getReader() as unknown as ReadableStreamDefaultReader<Uint8Array>;
     this.stderr = new Response(this.proc.stderr).text();

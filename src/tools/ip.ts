@@ -114,3 +114,18 @@ export async function addresses(iface: string): Promise<string[]> {
   if (!parsed.success) throw new XwError(`unexpected output from ip -j addr: ${v.summarize(parsed.issues)}`);
   return parsed.output.flatMap((l) => (l.addr_info ?? []).flatMap((a) => (a.local ? [a.local] : [])));
 }
+
+/** Kinds whose device sits on top of its `link` (the kernel's upper/lower adjacency); a veth's `link` is its peer. */
+const STACKED_KINDS = new Set(["vlan", "macvlan", "macvtap", "ipvlan", "ipvtap"]);
+const DetailSchema = v.array(
+  v.looseObject({ ifname: v.string(), master: v.optional(v.string()), link: v.optional(v.string()), linkinfo: v.optional(v.looseObject({ info_kind: v.optional(v.string()) })) }),
+);
+
+/** The devices directly above an interface (its bridge or bond, VLANs and macvlans on it), from netlink. */
+export async function upperDevices(iface: string): Promise<string[]> {
+  const parsed = v.safeParse(DetailSchema, JSON.parse((await run(["ip", "-j", "-d", "link", "show"])).stdout));
+  if (!parsed.success) throw new XwError(`unexpected output from ip -j -d link: ${v.summarize(parsed.issues)}`);
+  return parsed.output
+    .filter((l) => l.master === iface || (l.link === iface && STACKED_KINDS.has(l.linkinfo?.info_kind ?? "")))
+    .map((l) => l.ifname);
+}

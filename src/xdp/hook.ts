@@ -10,7 +10,7 @@ import { XwError } from "../errors";
 import { log } from "../log";
 import * as bpftool from "../tools/bpftool";
 import * as ip from "../tools/ip";
-import { currentNetns, nameOfIfindex, readIfindex, stackedDevices, type IfaceRef } from "./iface";
+import { currentNetns, stackedDevices, sysfsIsOurs, type IfaceRef } from "./iface";
 import { claimOwner, readOwner, releaseOwner, type Owner, type OwnerCommand } from "./owner";
 import { embeddedTags, loadPinned, possibleCpus, ringFor, type LoadOptions, type Ring } from "./program";
 import { ensureBpffs, findPins, hasPins, pinsFor, removePins, type Pins } from "./pins";
@@ -99,9 +99,19 @@ export function describeProg(p: ip.AttachedProgram): string {
   return `id ${p.id}${p.name ? `, name ${p.name}` : ""}${p.tag ? `, tag ${p.tag}` : ""}, ${p.mode} mode`;
 }
 
+/** The devices directly above: from sysfs when it shows this namespace, else from netlink. */
+async function upperDevices(iface: string): Promise<string[]> {
+  return sysfsIsOurs() ? stackedDevices(iface).upper : ip.upperDevices(iface);
+}
+
+/** The interface with this ifindex in this namespace now, whatever its name. */
+export async function linkByIfindex(ifindex: number): Promise<ip.Link | undefined> {
+  return (await ip.listLinks()).find((l) => l.ifindex === ifindex);
+}
+
 /** The kernel allows no XDP change below a device that has a program: say which one, before trying. */
 async function refuseBelowProgram(iface: string): Promise<void> {
-  for (const upper of stackedDevices(iface).upper) {
+  for (const upper of await upperDevices(iface)) {
     const link = await ip.showLink(upper).catch(() => undefined);
     if (link && link.xdp.length > 0)
       throw new XwError(`${upper}, the device above ${iface}, has an XDP program (${link.xdp.map(describeProg).join("; ")}): the kernel allows none below it`, {
@@ -249,10 +259,9 @@ export interface Released {
  * hook alone when our program is no longer the one attached.
  */
 export async function releaseHook(ref: IfaceRef, progId: number, pins: Pins): Promise<Released> {
-  const name = readIfindex(ref.name) === ref.ifindex ? ref.name : nameOfIfindex(ref.ifindex);
-  const link = name ? await ip.showLink(name).catch(() => undefined) : undefined;
+  const link = await linkByIfindex(ref.ifindex);
   const replaced = await findReplaced(pins);
-  if (!link || link.ifindex !== ref.ifindex) {
+  if (!link) {
     if (replaced) throw new XwError(`${ref.name} is gone: the program --force replaced there (id ${replaced.id}) cannot be put back`);
     return { detached: false, gone: true };
   }
@@ -282,7 +291,7 @@ export async function releaseHook(ref: IfaceRef, progId: number, pins: Pins): Pr
  */
 async function belowUpper(iface: string, pins: Pins, change: () => Promise<void>): Promise<void> {
   const lifted: { link: ip.Link; prog: ip.AttachedProgram; pin: string }[] = [];
-  for (const upper of stackedDevices(iface).upper) {
+  for (const upper of await upperDevices(iface)) {
     const link = await ip.showLink(upper).catch(() => undefined);
     for (const prog of link?.xdp ?? []) if (ip.isXdpMode(prog.mode)) lifted.push({ link: link!, prog, pin: join(pins.dir, `upper_${link!.ifindex}_${prog.mode}`) });
   }
@@ -320,7 +329,7 @@ export async function releaseAll(att: Pick<Attached, "ref" | "progId" | "pins"> 
     removePins(att.pins);
     return released;
   } catch (err) {
-    const gone = nameOfIfindex(att.ref.ifindex) === undefined;
+    const gone = (await linkByIfindex(att.ref.ifindex)) === undefined;
     const replaced = await findReplaced(att.pins);
     if (gone || !replaced) removePins(att.pins);
     const what = replaced ? `put back the XDP program --force replaced (id ${replaced.id})` : "detach xdpwatch";

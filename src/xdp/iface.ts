@@ -57,17 +57,31 @@ export function parseIfaceKey(key: string, netns: string): IfaceRef | undefined 
 }
 
 /**
- * The name an ifindex has now in this namespace, from sysfs (cheap enough for
- * every poll); undefined when no interface has it any more.
+ * The interface names of this process's network namespace. /proc/self/net
+ * follows the namespace; /sys/class/net shows the namespace of whoever
+ * mounted /sys, which `nsenter --net` does not change.
  */
-export function nameOfIfindex(ifindex: number): string | undefined {
-  let names: string[];
+export function namesInNetns(): Set<string> {
   try {
-    names = readdirSync("/sys/class/net");
+    const text = readFileSync("/proc/self/net/dev", "utf8");
+    return new Set(text.split("\n").slice(2).flatMap((line) => {
+      const name = line.slice(0, line.indexOf(":")).trim();
+      return name ? [name] : [];
+    }));
   } catch {
-    return undefined;
+    return new Set();
   }
-  return names.find((name) => readIfindex(name) === ifindex);
+}
+
+/** Whether /sys/class/net shows this namespace's interfaces (it does not after `nsenter --net`). */
+export function sysfsIsOurs(): boolean {
+  try {
+    const sys = readdirSync("/sys/class/net");
+    const ours = namesInNetns();
+    return sys.length === ours.size && sys.every((n) => ours.has(n));
+  } catch {
+    return false;
+  }
 }
 
 export function readIfindex(name: string): number | undefined {
@@ -78,7 +92,7 @@ export function readIfindex(name: string): number | undefined {
   }
 }
 
-/** The devices directly above and below an interface (bridge and port, macvlan or VLAN and parent). */
+/** The devices directly above and below an interface (bridge and port, macvlan or VLAN and parent), from sysfs. */
 export function stackedDevices(name: string): { upper: string[]; lower: string[] } {
   const upper: string[] = [];
   const lower: string[] = [];

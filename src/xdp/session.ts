@@ -9,8 +9,9 @@ import { log, withProgress } from "../log";
 import type { Stats } from "../bpf/layout";
 import { accounting, logSummary, summaryRecord } from "../output/format";
 import type { DataOut } from "../output/stdout";
-import { attachProgram, releaseAll, releaseHook, type Attached, type AttachOptions } from "./hook";
-import { nameOfIfindex, readIfindex } from "./iface";
+import { attachProgram, linkByIfindex, releaseAll, releaseHook, type Attached, type AttachOptions } from "./hook";
+import { namesInNetns } from "./iface";
+import * as ip from "../tools/ip";
 import { enableStats, programCost } from "./cost";
 import { Reader } from "./reader";
 
@@ -98,11 +99,12 @@ export async function runSession(opts: SessionOptions, makeLoop: (s: Session) =>
     if (opts.durationSec !== undefined) timer = setTimeout(() => stop.stop("duration"), opts.durationSec * 1000);
     reader = new Reader(att.pins, att.ring);
     const loop = makeLoop({ attached: att, reader, stop });
+    const follow = interfaceFollower(att, stop);
     log.info(`${loop.doing} ${att.ref.name} (${att.mode} mode, program id ${att.progId}); Ctrl-C to stop`);
     if (opts.describe) log.info(`filters: ${opts.describe}`);
     while (!stop.stopped) {
       const wait = await loop.step();
-      followInterface(att, stop);
+      await follow();
       if (wait > 0) await stop.sleep(wait);
     }
     // Off the hook before the last read: its counters then no longer move. A program
@@ -138,17 +140,29 @@ export async function runSession(opts: SessionOptions, makeLoop: (s: Session) =>
   }
 }
 
+/** How often the interface's ifindex is confirmed through netlink; every poll only checks its name. */
+const CONFIRM_MS = 1000;
+
 /**
  * The run holds the interface by ifindex: a rename is followed (container
  * runtimes rename), a deletion or a move to another namespace ends the run.
+ * Each poll checks that the name is still in this namespace (a file read);
+ * netlink, which knows the ifindex, is asked once a second or when it is not.
  */
-function followInterface(att: Attached, stop: Stop): void {
-  if (readIfindex(att.ref.name) === att.ref.ifindex) return;
-  const now = nameOfIfindex(att.ref.ifindex);
-  if (now) {
-    log.info(`${att.ref.name} was renamed to ${now}; still watching it`);
-    att.ref.name = now;
-    return;
-  }
-  stop.stop("interface gone", `${att.ref.name} was deleted or moved to another network namespace`);
+function interfaceFollower(att: Attached, stop: Stop): () => Promise<void> {
+  let confirmedAt = performance.now();
+  return async () => {
+    if (namesInNetns().has(att.ref.name) && performance.now() - confirmedAt < CONFIRM_MS) return;
+    const byName = await ip.showLink(att.ref.name).catch(() => undefined);
+    const now = byName?.ifindex === att.ref.ifindex ? byName : await linkByIfindex(att.ref.ifindex);
+    if (!now) {
+      stop.stop("interface gone", `${att.ref.name} was deleted or moved to another network namespace`);
+      return;
+    }
+    if (now.ifname !== att.ref.name) {
+      log.info(`${att.ref.name} was renamed to ${now.ifname}; still watching it`);
+      att.ref.name = now.ifname;
+    }
+    confirmedAt = performance.now();
+  };
 }
