@@ -29,8 +29,9 @@ export interface StatusRow {
 }
 
 function ourNote(owner: Owner | undefined, pinned: boolean): string | undefined {
-  if (!pinned) return "xdpwatch's program (by tag) without its pins: xdpwatch detach removes it";
+  // A live run's pins may sit in a bpffs of its own mount namespace (ip netns exec mounts one).
   if (owner?.alive) return undefined;
+  if (!pinned) return "xdpwatch's program (by tag) without its pins: xdpwatch detach removes it";
   if (owner?.command === "attach") return `left by xdpwatch attach at ${owner.started}: xdpwatch detach removes it`;
   if (owner) return `left by a ${owner.command} (pid ${owner.pid}) that was killed: xdpwatch detach removes it`;
   return "attached with no process watching: xdpwatch detach removes it";

@@ -57,11 +57,11 @@ export interface Veth {
   remove(): Promise<void>;
 }
 
-/** A fresh namespace and veth pair with IPv6 off, so only our frames arrive. */
-export async function createVeth(): Promise<Veth> {
+/** A fresh namespace and veth pair with IPv6 off, so only our frames arrive; the host end named as asked. */
+export async function createVeth(opts: { host?: string } = {}): Promise<Veth> {
   const id = Math.random().toString(16).slice(2, 8);
   const ns = `xwt-${id}`;
-  const host = `xwt${id}h`;
+  const host = opts.host ?? `xwt${id}h`;
   const peer = `xwt${id}p`;
   const veth: Veth = {
     ns,
@@ -81,7 +81,8 @@ export async function createVeth(): Promise<Veth> {
   try {
     await must(["ip", "netns", "add", ns]);
     await must(["ip", "link", "add", host, "type", "veth", "peer", "name", peer, "netns", ns]);
-    await must(["sysctl", "-qw", `net.ipv6.conf.${host}.disable_ipv6=1`]);
+    // Slashes, not dots: an interface name may hold a dot (eth0.100).
+    await must(["sysctl", "-qw", `net/ipv6/conf/${host}/disable_ipv6=1`]);
     await must(["ip", "netns", "exec", ns, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1"]);
     await must(["ip", "link", "set", host, "up"]);
     await must(["ip", "-n", ns, "link", "set", peer, "up"]);
