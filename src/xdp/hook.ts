@@ -219,8 +219,8 @@ async function attachWithFallback(link: ip.Link, mode: ModeChoice, prog: string)
     return mode;
   }
   if ((await ip.linkKind(iface)) === "veth") {
-    // Measured (scripts/bench-veth-mode.ts): native XDP on veth costs TCP through it about
-    // half its throughput even with an empty program; generic costs it about a sixth.
+    // Measured (scripts/bench-veth-mode.ts, iperf3): native XDP on veth cuts TCP through it
+    // to about a quarter even with an empty program (GRO is lost); generic keeps about all of it.
     log.info(`${iface} is a veth: generic mode, which costs its TCP traffic least (--mode native to override)`);
     await ip.attachXdp(iface, "generic", prog);
     return "generic";

@@ -135,6 +135,29 @@ describe.skipIf(!kernelReady)("every way a person stops it", () => {
   }, 15_000);
 });
 
+describe.skipIf(!kernelReady)("--block that would cut off everyone", () => {
+  const lab = useVeth();
+
+  test.each([["watch"], ["top"], ["attach"]])("%s --block 0.0.0.0/0 is refused without --yes, with one line saying why", async (command) => {
+    const r = await xdpwatch([command, "-i", lab.veth.host, "--block", "0.0.0.0/0", ...(command === "attach" ? [] : ["--duration", "0.3"])]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`--block 0.0.0.0/0 would drop every source on ${lab.veth.host}`);
+    expect(r.stderr).toContain("--yes");
+    expect(await hook(lab.veth.host)).toEqual([]);
+  }, 30_000);
+
+  test("with --yes it runs, and drops everything", async () => {
+    const run = start(["watch", "-i", lab.veth.host, "--block", "0.0.0.0/0", "--block", "::/0", "--yes", "--json"]);
+    await run.attached;
+    await lab.veth.send([ipv4Frame({ src: "198.18.9.9" })]);
+    await waitForSeen(lab.veth.host, 1);
+    run.proc.kill("SIGINT");
+    const { code, stdout } = await run.done;
+    expect(code).toBe(0);
+    expect(ndjson(stdout).at(-1)).toMatchObject({ type: "summary", seen: 1, blocked: 1, logged: 0 });
+  }, 30_000);
+});
+
 describe.skipIf(!kernelReady)("--force puts back what it replaced, however the run ends", () => {
   const lab = useVeth({ leftovers: "unchecked" });
 
