@@ -238,8 +238,10 @@ async function attachWithFallback(link: ip.Link, mode: ModeChoice, prog: string)
 
 /** The kernel's refusal says what to do about it: the MTU is the user's to change, the driver is not. */
 function attachHint(err: ip.AttachError, iface: string): string | undefined {
-  if (/mtu/i.test(err.detail))
-    return `native XDP needs a smaller MTU on ${iface} (ip link set dev ${iface} mtu 1500), or use --mode generic`;
+  if (/mtu/i.test(err.detail)) {
+    const where = /peer/i.test(err.detail) ? `the other end of the veth pair ${iface} belongs to` : iface;
+    return `it is the MTU, not the driver: lower it on ${where} (ip link set dev IF mtu 1500), or use --mode generic`;
+  }
   return err.mode === "native" ? "this driver may not support native XDP: try --mode generic" : undefined;
 }
 

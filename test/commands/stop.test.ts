@@ -158,6 +158,21 @@ describe.skipIf(!kernelReady)("--block that would cut off everyone", () => {
   }, 30_000);
 });
 
+describe.skipIf(!kernelReady)("native mode refused for the MTU", () => {
+  const lab = useVeth();
+
+  test("the error says it is the MTU and where to lower it; auto mode still runs", async () => {
+    await lab.veth.inNs(["ip", "link", "set", "dev", lab.veth.peer, "mtu", "9000"]);
+    await sh(["ip", "link", "set", "dev", lab.veth.host, "mtu", "9000"]);
+    const native = await xdpwatch(["watch", "-i", lab.veth.host, "--mode", "native", "--duration", "0.2"]);
+    expect(native.code).toBe(1);
+    expect(native.stderr).toContain("Peer MTU is too large");
+    expect(native.stderr).toContain("hint: it is the MTU, not the driver: lower it on the other end of the veth pair");
+    const auto = await xdpwatch(["watch", "-i", lab.veth.host, "--duration", "0.2"]);
+    expect(auto.code, auto.stderr).toBe(0);
+  }, 30_000);
+});
+
 describe.skipIf(!kernelReady)("--force puts back what it replaced, however the run ends", () => {
   const lab = useVeth({ leftovers: "unchecked" });
 
