@@ -12,7 +12,7 @@ import { decodeStats, OUTCOMES, sumStats, type Outcome, type ProgramConfig } fro
 import { parseCidr } from "../../src/net/cidr";
 import { parseMapEntries } from "../../src/tools/bpftool";
 import { loadPinned, possibleCpus, RING_SHIFT_MIN } from "../../src/xdp/program";
-import { BENCH_ROOT, pinsAt, removePins, type Pins } from "../../src/xdp/pins";
+import { BPFFS, pinsAt, removePins, type Pins } from "../../src/xdp/pins";
 import { arpFrame, ipv4Frame, ipv6Frame } from "../support/frames";
 import { ETH, HAND, v4 } from "../support/corpus";
 import { kernelReady, ROOT, sh } from "../support/kernel";
@@ -80,14 +80,14 @@ function randomCorpus(n: number, seed: number): Uint8Array[] {
 const ALL_ON: ProgramConfig = { log: true, sources: true, block: true, srcFilter: true, protos: [6, 17, 1], ports: [53, 443], sample: 3 };
 
 describe.skipIf(!kernelReady)("every frame passes unless blocked, and is counted once", () => {
-  const pins = pinsAt(join(BENCH_ROOT, `xwc-${process.pid}`));
+  const pins = pinsAt(join(BPFFS, "xdpwatch-test", `xwc-${process.pid}`));
   const block = [parseCidr("198.18.3.0/24"), parseCidr("2001:db8:bad::/48")];
   let pinsAll: Pins;
 
   beforeAll(async () => {
     const ring = { cpus: possibleCpus(), shift: RING_SHIFT_MIN };
     await loadPinned(pins, { object: OBJECT, config: { log: true, sources: false, block: true, srcFilter: false, sample: 1 }, block }, ring);
-    pinsAll = pinsAt(join(BENCH_ROOT, `xwc-${process.pid}-all`));
+    pinsAll = pinsAt(join(BPFFS, "xdpwatch-test", `xwc-${process.pid}-all`));
     await loadPinned(pinsAll, { object: OBJECT, config: ALL_ON, block, srcFilter: [parseCidr("198.18.0.0/15"), parseCidr("2001:db8::/32")] }, ring);
   });
   afterAll(() => {

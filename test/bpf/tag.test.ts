@@ -3,7 +3,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { programTags } from "../../src/bpf/tag";
 import { loadPinned } from "../../src/xdp/program";
-import { BENCH_ROOT, pinsAt, removePins } from "../../src/xdp/pins";
+import { BPFFS, pinsAt, removePins } from "../../src/xdp/pins";
 import { showPinnedProg } from "../../src/tools/bpftool";
 import { kernelReady, ROOT } from "../support/kernel";
 
@@ -15,7 +15,7 @@ test("refuses what is not an ELF64 object", () => {
 
 describe.skipIf(!kernelReady)("the computed tag is the one the kernel gives the loaded program", () => {
   test("tag", async () => {
-    const pins = pinsAt(join(BENCH_ROOT, `xwtag-${process.pid}`));
+    const pins = pinsAt(join(BPFFS, "xdpwatch-test", `xwtag-${process.pid}`));
     try {
       await loadPinned(pins, { object: OBJECT, config: { log: true, sources: false, block: false, srcFilter: false, sample: 1 } });
       const loaded = await showPinnedProg(pins.prog);
