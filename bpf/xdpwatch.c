@@ -186,8 +186,30 @@ static __always_inline int port_allowed(__u16 port_be)
 	return (xw_cfg.ports[port >> 6] >> (port & 63)) & 1;
 }
 
-static __always_inline int matches_filters(struct flow *f)
+/*
+ * A placeholder that userspace overwrites at load with tcpdump expressions
+ * translated to eBPF (src/bpf/cbpf.ts): no compiler on the server. Not
+ * inlined, so that its instructions lie in one place; static, so that the
+ * verifier checks it in the caller's context, packet pointers included. The
+ * reserved `goto +0`s left in front of the code are removed by the verifier,
+ * and when no expression is configured the call is dead code, removed too.
+ */
+#define XW_STR_(x) #x
+#define XW_STR(x) XW_STR_(x)
+static __noinline int xw_expr(void *data, void *data_end)
 {
+	int match;
+
+	asm volatile(".rept " XW_STR(XW_EXPR_INSNS) "\n\tgoto +0\n\t.endr\n\t%0 = 0"
+		     : "=r"(match)
+		     : "r"(data), "r"(data_end));
+	return match;
+}
+
+static __always_inline int matches_filters(struct flow *f, volatile __u8 *expr)
+{
+	if ((xw_cfg.flags & XW_F_MATCH_EXPR) && !(*expr & XW_F_MATCH_EXPR))
+		return 0;
 	if ((xw_cfg.flags & XW_F_SRC_FILTER) && !bpf_map_lookup_elem(&xw_src_filter, &f->src))
 		return 0;
 	if ((xw_cfg.flags & XW_F_PROTO_FILTER) && !((xw_cfg.protos[f->proto >> 3] >> (f->proto & 7)) & 1))
@@ -260,6 +282,10 @@ int xdpwatch(struct xdp_md *ctx)
 	__u32 key = 0, outcome = XW_MALFORMED, action = XDP_PASS;
 	struct xw_stats *stats;
 	int eth_proto, l4 = 1, proto;
+	/* What xw_expr returned. Volatile, so that it stays on the stack instead
+	 * of taking a register from the default path; written and read only when
+	 * an expression is configured (the verifier then drops both). */
+	volatile __u8 expr;
 
 	/* Field by field: a designated initializer makes clang emit a .rodata
 	 * template, which would land in the configuration's map. */
@@ -272,6 +298,17 @@ int xdpwatch(struct xdp_md *ctx)
 		return XDP_PASS;
 	stats->seen++;
 	stats->bytes += len;
+
+	/* Expressions see every frame as tcpdump would, before this program's
+	 * own parsing can set a frame aside as malformed or not IP. */
+	if (xw_cfg.flags & (XW_F_MATCH_EXPR | XW_F_DROP_EXPR)) {
+		expr = xw_expr(data, data_end);
+		if (expr & XW_F_DROP_EXPR) {
+			outcome = XW_BLOCKED;
+			action = XDP_DROP;
+			goto out;
+		}
+	}
 
 	eth_proto = parse_ethhdr(&c, data_end, &f.vlan);
 	if (eth_proto < 0)
@@ -297,7 +334,7 @@ int xdpwatch(struct xdp_md *ctx)
 	if (l4 && parse_ports(&c, data_end, &f) < 0)
 		goto out;
 
-	if (!matches_filters(&f)) {
+	if (!matches_filters(&f, &expr)) {
 		outcome = XW_FILTERED;
 		goto out;
 	}

@@ -81,6 +81,13 @@ struct xw_page {
 #define XW_F_SRC_FILTER (1U << 3)   /* consult xw_src_filter */
 #define XW_F_PROTO_FILTER (1U << 4) /* consult protos[] */
 #define XW_F_PORT_FILTER (1U << 5)  /* consult ports[] */
+#define XW_F_MATCH_EXPR (1U << 6)   /* call xw_expr: a tcpdump expression selects */
+#define XW_F_DROP_EXPR (1U << 7)    /* call xw_expr: a --drop expression drops */
+
+/* Instructions reserved for xw_expr, which userspace overwrites with the
+ * translation of the expressions (src/bpf/cbpf.ts). It returns the flag bits
+ * above of the expressions that match. */
+#define XW_EXPR_INSNS 4096
 
 struct xw_config {
 	__u32 flags;
