@@ -5,7 +5,7 @@ import { writeMetricsFile } from "../output/prometheus";
 import { preflight } from "../system/checks";
 import { attachProgram } from "../xdp/program";
 import { pinnedMetrics } from "./metrics";
-import { attachArgs, blockArgs, DEFAULT_LIMIT, describeFilters, ifaceArgs, metricsArgs, outputArgs, parseFilters, parseIface, parseMode, parsePrometheusFile } from "./_args";
+import { attachArgs, blockArgs, DEFAULT_LIMIT, compileFilters, describeFilters, expressionArgs, ifaceArgs, metricsArgs, outputArgs, parseFilters, parseIface, parseMode, parsePrometheusFile } from "./_args";
 
 export default defineCommand({
   meta: {
@@ -14,6 +14,7 @@ export default defineCommand({
   },
   args: {
     ...ifaceArgs,
+    ...expressionArgs,
     ...blockArgs,
     // Off by default: a hash lookup per packet, paid only by those who read `xdpwatch metrics`.
     sources: { type: "boolean", description: "also count packets per source, for `xdpwatch metrics`" },
@@ -24,7 +25,7 @@ export default defineCommand({
   async run({ args, rawArgs }) {
     const iface = parseIface(args.iface);
     const mode = parseMode(args.mode);
-    const filters = parseFilters(args, rawArgs);
+    const filters = await compileFilters(parseFilters(args, rawArgs), args.yes === true);
     const metricsFile = parsePrometheusFile(args["prometheus-file"]);
     await preflight();
     const att = await withProgress(`loading and attaching to ${iface}`, attachProgram({

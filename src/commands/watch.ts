@@ -5,7 +5,7 @@ import { prometheusText, writeMetricsFile } from "../output/prometheus";
 import { DataOut } from "../output/stdout";
 import { withSession } from "../xdp/session";
 import {
-  attachArgs, blockArgs, describeFilters, filterArgs, ifaceArgs, metricsArgs, outputArgs, parseCount, parseFilters, parseIface, parseMode,
+  attachArgs, blockArgs, compileFilters, describeFilters, filterArgs, ifaceArgs, metricsArgs, outputArgs, parseCount, parseFilters, parseIface, parseMode,
   parsePrometheusFile, parseSeconds, runArgs, statsArgs, sampleArgs,
 } from "./_args";
 import type { Stats } from "../bpf/layout";
@@ -26,7 +26,7 @@ export default defineCommand({
     const count = parseCount(args.count, "--count");
     const durationSec = parseSeconds(args.duration, "--duration");
     const mode = parseMode(args.mode);
-    const filters = parseFilters(args, rawArgs);
+    const filters = await compileFilters(parseFilters(args, rawArgs), args.yes === true);
     const metricsFile = parsePrometheusFile(args["prometheus-file"]);
     const out = new DataOut();
     const writeMetrics = (stats: Stats) => {
