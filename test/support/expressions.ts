@@ -220,12 +220,12 @@ export const HAND_EXPRESSIONS = [
   "ether src 02:00:00:00:00:01",
   "ip[1] >> (ip[0] & 0x3f) != 0",
   "ip[0] << (ip[9] & 0x3f) > 4096",
-  "ip[4:2] / (ip[8] & 3) = 0",
+  "ip[4:2] / (ip[8] & 3) < 1000",
   "ip[4:2] % (ip[8] & 3) = 1",
   "ip[4:2] % 7 = 3",
   "(ip[2:2] * 3 - 7) & 0xff = 1",
   "(ip[16] ^ ip[12]) | 1 = 3",
-  "-ip[2:2] & 0xff = 1",
+  "-ip[2:2] & 3 = 1",
   "ip[40] + ip[41] = ip[42]",
   "udp and (len - 42) > 100",
   "udp[8:4] = 0 or tcp[20:4] = 0x01010101",
@@ -288,4 +288,21 @@ export async function generatedExpressions(n: number, seed: number): Promise<str
     if (!out.includes(e) && (await tcpdumpAccepts(e))) out.push(e);
   }
   return out;
+}
+
+/**
+ * The frames, zero-padded at the end so that each has a length of its own
+ * (up to 1514 bytes): a logged record, which carries the frame's length, then
+ * names its frame.
+ */
+export function withDistinctLengths(frames: readonly Uint8Array[]): Uint8Array[] {
+  const used = new Set<number>();
+  return frames.map((f) => {
+    let len = f.length;
+    while (used.has(len) && len < 1514) len++;
+    used.add(len);
+    const padded = new Uint8Array(len);
+    padded.set(f);
+    return padded;
+  });
 }
