@@ -1,14 +1,15 @@
 /**
  * Classic BPF, as `tcpdump -ddd` prints it, translated to eBPF instructions
- * that replace the placeholder subprogram `xw_expr` of bpf/xdpwatch.c at load.
+ * that replace the placeholder of bpf/xdpwatch.c (xw_expr: XW_EXPR_INSNS
+ * `goto +0`s inside the program) at load.
  *
  * Why a translation and not an interpreter in the program: a translated
  * expression is JIT-compiled like the rest of the program (`udp port 53`
- * executes ~35 eBPF instructions, about 2 ns), it needs no helper newer than
+ * executes ~40 eBPF instructions, about 2 ns), it needs no helper newer than
  * the base program (no bpf_loop), and the verifier sees each packet access
  * with its own bounds check instead of a loop over a table of instructions it
  * would have to unroll. An interpreter would cost a dispatch per classic
- * instruction and 4096 loop iterations of verifier work.
+ * instruction, and 4096 loop iterations of verifier work.
  *
  * Semantics are libpcap's bpf_filter(): A and X start at 0, a load past the
  * end of the frame or a division by zero ends the program with 0 (no match),
@@ -53,7 +54,7 @@ const E = {
   MEM: 0x60, W: 0x00, H: 0x08, B: 0x10,
   K: 0x00, X: 0x08,
   ADD: 0x00, SUB: 0x10, AND: 0x50, OR: 0x40, LSH: 0x60, NEG: 0x80, MOV: 0xb0, END: 0xd0, TO_BE: 0x08,
-  JA: 0x00, JEQ: 0x10, JGT: 0x20, JGE: 0x30, JSET: 0x40, JNE: 0x50, JLT: 0xa0, JLE: 0xb0, EXIT: 0x90,
+  JA: 0x00, JEQ: 0x10, JGT: 0x20, JGE: 0x30, JSET: 0x40, JNE: 0x50, JLT: 0xa0, JLE: 0xb0,
 } as const;
 const ALU_OPS = new Set([0x00, 0x10, 0x20, 0x30, 0x40, 0x50, 0x60, 0x70, 0x80, 0x90, 0xa0]);
 const DIV = 0x30;
@@ -62,10 +63,12 @@ const LSH = 0x60;
 const RSH = 0x70;
 const INVERSE: Record<number, number> = { [E.JEQ]: E.JNE, [E.JGT]: E.JLE, [E.JGE]: E.JLT };
 
-// Registers: r1 = data and r2 = data_end (the subprogram's arguments, kept),
-// A in r3, X in r4, r5 for packet pointers, r0 the result bits; M[] on the stack.
-const DATA = 1, END = 2, A = 3, X = 4, P = 5, R0 = 0, FP = 10;
-const memOffset = (k: number) => -4 * (MEMWORDS - k);
+// Registers, as the placeholder's asm sets them: r1 = data, r2 = data_end, r5 =
+// scratch words on the stack (M[0..15], then the result); A in r3, X in r4,
+// r0 for packet pointers until it finally takes the result.
+const DATA = 1, END = 2, A = 3, X = 4, P = 0, S = 5;
+const memOffset = (k: number) => 4 * k;
+const RESULT = 4 * MEMWORDS;
 /** A frame's linear part never reaches 64 KiB; the verifier also wants packet offsets below it. */
 const MAX_PACKET_OFF = 0xffff;
 
@@ -120,20 +123,20 @@ export function matchesEverything(prog: readonly Cbpf[]): boolean {
   return [...reachable(prog)].every((i) => (prog[i]!.code & 7) !== C.RET || ((prog[i]!.code & 0x18) === C.K && prog[i]!.k !== 0));
 }
 
-/** Classic program `segment`, whose acceptance sets `bit` in r0; the last segment exits. */
-function translateSegment(prog: readonly Cbpf[], bit: number, last: boolean): Item[] {
+/** One classic program, whose acceptance sets `bit` in the result word; `first` finds it 0. */
+function translateSegment(prog: readonly Cbpf[], bit: number, first: boolean): Item[] {
   const out: Item[] = [];
   const starts: number[] = [];
   const end: Label = "end";
   const to = (cbpf: number): Label => ({ cbpf });
   /** Leaves the segment without setting its bit: "return 0". */
-  const reject = () => out.push(last ? insn(E.JMP | E.EXIT, 0, 0, 0, 0) : insn(E.JMP | E.JA, 0, 0, 0, 0, end));
+  const reject = () => out.push(insn(E.JMP | E.JA, 0, 0, 0, 0, end));
   const rejectIf = (code: number, dst: number, src: number, imm: number) => out.push(insn(code, dst, src, 0, imm, end));
 
   // libpcap starts with A = X = 0; scratch words that are read start at 0 too.
   out.push(insn(E.ALU | E.MOV | E.K, A, 0, 0, 0), insn(E.ALU | E.MOV | E.K, X, 0, 0, 0));
   const read = new Set(prog.filter((p) => (p.code & 7) <= C.LDX && (p.code & 0xe0) === C.MEM).map((p) => p.k));
-  for (const k of read) out.push(insn(E.ST | E.MEM | E.W, FP, 0, memOffset(k), 0));
+  for (const k of read) out.push(insn(E.ST | E.MEM | E.W, S, 0, memOffset(k), 0));
 
   /** r5 = data + offset + size, checked against data_end; the value is then at r5 - size. */
   const checkedPointer = (indexed: boolean, k: number, size: number): boolean => {
@@ -157,10 +160,12 @@ function translateSegment(prog: readonly Cbpf[], bit: number, last: boolean): It
     out.push(insn(E.LDX | E.MEM | sz, dst, P, -size, 0));
     if (size > 1) out.push(insn(E.ALU | E.END | E.TO_BE, dst, 0, 0, size * 8));
   };
-  const accept = () => out.push(insn(E.ALU | E.OR | E.K, R0, 0, 0, bit));
+  const accept = () => {
+    if (first) out.push(insn(E.ST | E.MEM | E.W, S, 0, RESULT, bit));
+    else out.push(insn(E.LDX | E.MEM | E.W, A, S, RESULT, 0), insn(E.ALU | E.OR | E.K, A, 0, 0, bit), insn(E.STX | E.MEM | E.W, S, A, RESULT, 0));
+  };
   const leave = (i: number) => {
-    if (last) out.push(insn(E.JMP | E.EXIT, 0, 0, 0, 0));
-    else if (i !== prog.length - 1) out.push(insn(E.JMP | E.JA, 0, 0, 0, 0, end));
+    if (i !== prog.length - 1) out.push(insn(E.JMP | E.JA, 0, 0, 0, 0, end));
   };
 
   // The verifier refuses unreachable instructions: what no path reaches is left out.
@@ -176,7 +181,7 @@ function translateSegment(prog: readonly Cbpf[], bit: number, last: boolean): It
       case C.LD:
       case C.LDX:
         if (mode === C.IMM) out.push(insn(E.ALU | E.MOV | E.K, reg, 0, 0, p.k | 0));
-        else if (mode === C.MEM) out.push(insn(E.LDX | E.MEM | E.W, reg, FP, memOffset(p.k), 0));
+        else if (mode === C.MEM) out.push(insn(E.LDX | E.MEM | E.W, reg, S, memOffset(p.k), 0));
         else if (mode === C.LEN) out.push(insn(E.ALU64 | E.MOV | E.X, reg, END, 0, 0), insn(E.ALU64 | E.SUB | E.X, reg, DATA, 0, 0), insn(E.ALU | E.MOV | E.X, reg, reg, 0, 0));
         else if (cls === C.LD && (mode === C.ABS || mode === C.IND) && size) {
           if (checkedPointer(mode === C.IND, p.k, size)) load(A, size);
@@ -190,7 +195,7 @@ function translateSegment(prog: readonly Cbpf[], bit: number, last: boolean): It
       case C.ST:
       case C.STX:
         if (p.k >= MEMWORDS) throw new Error(`instruction ${i}: scratch word ${p.k} out of range`);
-        out.push(insn(E.STX | E.MEM | E.W, FP, cls === C.ST ? A : X, memOffset(p.k), 0));
+        out.push(insn(E.STX | E.MEM | E.W, S, cls === C.ST ? A : X, memOffset(p.k), 0));
         break;
       case C.ALU: {
         const op = p.code & 0xf0;
@@ -235,7 +240,7 @@ function translateSegment(prog: readonly Cbpf[], bit: number, last: boolean): It
           if (p.k !== 0) accept();
         } else {
           // "ret a" / "ret x": accepted when non-zero.
-          out.push(insn(E.JMP32 | E.JEQ | E.K, rval === C.A ? A : X, 0, 1, 0));
+          out.push(insn(E.JMP32 | E.JEQ | E.K, rval === C.A ? A : X, 0, first ? 1 : 3, 0));
           accept();
         }
         leave(i);
@@ -257,29 +262,29 @@ export interface ExpressionPart {
 }
 
 /**
- * The body of `xw_expr(data, data_end)`: `slots` instructions, nops first (the
+ * What replaces the placeholder: `slots` instructions, nops first (the
  * verifier removes `goto +0`, and padding before the code is reachable, as the
- * verifier requires), then r0 = 0 and each part in turn.
+ * verifier requires), then each part in turn, each ending where the next one
+ * starts, and finally the result loaded into r0.
  */
 export function translate(parts: readonly ExpressionPart[], slots: number): Uint8Array {
   for (const part of parts) {
     const why = unsupported(part.prog);
     if (why) throw usageError(`xdpwatch cannot evaluate this expression in XDP: ${why}`);
   }
-  const items: Item[] = [insn(E.ALU | E.MOV | E.K, R0, 0, 0, 0)];
+  const items: Item[] = [insn(E.ST | E.MEM | E.W, S, 0, RESULT, 0)];
   /** Absolute index of each item's jump target. */
   const targets = new Map<Item, number>();
   parts.forEach((part, s) => {
     const base = items.length;
-    const code = translateSegment(part.prog, part.bit, s === parts.length - 1);
+    const code = translateSegment(part.prog, part.bit, s === 0);
     for (const item of code) {
       if (item.target === "end") targets.set(item, base + code.length);
       else if (item.target && "local" in item.target) targets.set(item, base + item.target.local);
       items.push(item);
     }
   });
-  // The last segment's end, where its bounds checks go; the verifier refuses it unreachable.
-  if ([...targets.values()].includes(items.length)) items.push(insn(E.JMP | E.EXIT, 0, 0, 0, 0));
+  items.push(insn(E.LDX | E.MEM | E.W, P, S, RESULT, 0));
   const pad = slots - items.length;
   if (pad < 0)
     throw usageError(`the expression needs ${items.length} eBPF instructions; xdpwatch's program has room for ${slots}`, "simplify the expression, or split it");

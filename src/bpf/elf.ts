@@ -157,41 +157,30 @@ export function withMaxEntries(elf: Uint8Array, map: string, entries: number): U
   throw new Error(`map ${map} declares no max_entries`);
 }
 
-const STT_FUNC = 2;
-
-/** Where a function's instructions lie in the file, and the section holding them. */
-export function functionBytes(elf: Uint8Array, name: string): { offset: number; size: number; section: Section; value: number } {
-  const all = sections(elf);
-  const symtab = all.find((s) => s.type === SHT_SYMTAB);
-  if (!symtab) throw new Error("the object has no symbol table");
-  const strtab = all[symtab.link]!;
-  const dv = view(elf);
-  for (let o = symtab.offset; o < symtab.offset + symtab.size; o += 24) {
-    if ((elf[o + 4]! & 0xf) !== STT_FUNC || cString(elf, strtab.offset + dv.getUint32(o, true)) !== name) continue;
-    const section = all[dv.getUint16(o + 6, true)];
-    if (!section) break;
-    const value = Number(dv.getBigUint64(o + 8, true));
-    return { offset: section.offset + value, size: Number(dv.getBigUint64(o + 16, true)), section, value };
-  }
-  throw new Error(`the object has no function named ${name}`);
-}
+/** `goto +0`, the instruction the program's placeholder for expressions is made of. */
+const NOP = [0x05, 0, 0, 0, 0, 0, 0, 0];
 
 /**
- * A copy of the object with a function's instructions replaced by `code` of
- * the same size. Refused when a relocation points into the function: libbpf
- * would then patch bytes that are no longer what the compiler wrote.
+ * Where the run of `count` `goto +0` instructions lies in a section: the room
+ * the program reserves for code written at load. Exactly one such run.
  */
-export function withFunctionBody(elf: Uint8Array, name: string, code: Uint8Array): Uint8Array {
-  const fn = functionBytes(elf, name);
-  if (code.length !== fn.size) throw new Error(`${name} is ${fn.size} bytes in the object, not ${code.length}`);
-  const dv = view(elf);
-  for (const rel of sections(elf).filter((s) => s.type === SHT_REL && s.info === fn.section.index)) {
-    for (let r = rel.offset; r < rel.offset + rel.size; r += 16) {
-      const at = Number(dv.getBigUint64(r, true));
-      if (at >= fn.value && at < fn.value + fn.size) throw new Error(`${name} has a relocation at byte ${at - fn.value}`);
-    }
+export function placeholderOffset(elf: Uint8Array, section: string, count: number): number {
+  const s = sections(elf).find((x) => x.name === section);
+  if (!s) throw new Error(`the object has no section ${section}`);
+  const found: number[] = [];
+  let run = 0;
+  for (let o = s.offset; o + 8 <= s.offset + s.size; o += 8) {
+    run = NOP.every((b, i) => elf[o + i] === b) ? run + 1 : 0;
+    if (run === count) found.push(o - 8 * (count - 1));
   }
+  if (found.length !== 1) throw new Error(`the ${section} section has ${found.length} placeholders of ${count} instructions, not 1`);
+  return found[0]!;
+}
+
+/** A copy of the object with the placeholder in `section` replaced by `code` (the same size). */
+export function withPlaceholder(elf: Uint8Array, section: string, code: Uint8Array): Uint8Array {
+  const at = placeholderOffset(elf, section, code.length / 8);
   const copy = elf.slice();
-  copy.set(code, fn.offset);
+  copy.set(code, at);
   return copy;
 }

@@ -68,8 +68,8 @@ export const FLAG = {
   dropExpr: 1 << 7,
 } as const;
 
-/** The placeholder function that tcpdump expressions, translated, replace (src/bpf/cbpf.ts). */
-export const EXPR_SYMBOL = "xw_expr";
+/** The placeholder in the program's section that tcpdump expressions, translated, replace (src/bpf/cbpf.ts). */
+export const EXPR_SECTION = "xdp";
 export const EXPR_INSNS = 4096;
 
 export const SOURCE_KEY_SIZE = 16;

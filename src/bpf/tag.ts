@@ -6,17 +6,10 @@
  * Kernels from 6.18 hash with SHA-256, earlier ones with SHA-1; both are given.
  */
 import { createHash } from "node:crypto";
-import { SHT_REL, SHT_SYMTAB, sections, symbolSection } from "./elf";
+import { SHT_REL, sections, symbolSection } from "./elf";
 
 const BPF_PSEUDO_MAP_FD = 1;
 const BPF_PSEUDO_MAP_VALUE = 2;
-const BPF_CALL = 0x85;
-
-/** Where a symbol's value (st_value) lies in the file. */
-function symbolValueOffset(elf: Uint8Array, symbol: number): number {
-  const symtab = sections(elf).find((s) => s.type === SHT_SYMTAB)!;
-  return symtab.offset + symbol * 24 + 8;
-}
 
 export interface ProgramTags {
   sha256: string;
@@ -27,24 +20,13 @@ export function programTags(elf: Uint8Array, section = "xdp"): ProgramTags {
   const all = sections(elf);
   const prog = all.find((s) => s.name === section);
   if (!prog) throw new Error(`no section "${section}" in the object`);
-  // libbpf appends the subprograms of .text (here xw_expr, called by the program) after the program's own code.
-  const text = all.find((s) => s.name === ".text");
-  const insns = new Uint8Array(prog.size + (text?.size ?? 0));
-  insns.set(elf.subarray(prog.offset, prog.offset + prog.size));
-  if (text) insns.set(elf.subarray(text.offset, text.offset + text.size), prog.size);
+  const insns = elf.slice(prog.offset, prog.offset + prog.size);
   const dv = new DataView(elf.buffer, elf.byteOffset, elf.byteLength);
-  const code = new DataView(insns.buffer);
-  // Every relocation is a 16-byte ld_imm64 of a map or of a global, or a call into .text.
+  // In this program every relocation is a 16-byte ld_imm64 of a map or of a global.
   for (const rel of all.filter((s) => s.type === SHT_REL && s.info === prog.index)) {
     for (let r = rel.offset; r < rel.offset + rel.size; r += 16) {
       const at = Number(dv.getBigUint64(r, true));
       const symbol = Number(dv.getBigUint64(r + 8, true) >> 32n);
-      if (insns[at] === BPF_CALL) {
-        // The call's target becomes relative to where .text now lies.
-        const target = Number(dv.getBigUint64(symbolValueOffset(elf, symbol), true)) / 8 + code.getInt32(at + 4, true) + 1;
-        code.setInt32(at + 4, prog.size / 8 + target - at / 8 - 1, true);
-        continue;
-      }
       const kind = symbolSection(elf, symbol)?.name === ".maps" ? BPF_PSEUDO_MAP_FD : BPF_PSEUDO_MAP_VALUE;
       insns[at + 1] = (insns[at + 1]! & 0x0f) | (kind << 4);
       insns.fill(0, at + 4, at + 8);

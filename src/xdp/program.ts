@@ -9,9 +9,9 @@ import { XwError } from "../errors";
 import { log } from "../log";
 import { embeddedObjectBytes } from "../bpf/embedded";
 import { expressionBody } from "../bpf/cbpf";
-import { functionBytes, withFunctionBody, withGlobal, withMaxEntries } from "../bpf/elf";
+import { withGlobal, withMaxEntries, withPlaceholder } from "../bpf/elf";
 import { programTags } from "../bpf/tag";
-import { CONFIG_SYMBOL, EXPR_SYMBOL, encodeCidrKey, encodeConfig, PAGE_SIZE, type ProgramConfig } from "../bpf/layout";
+import { CONFIG_SYMBOL, EXPR_INSNS, EXPR_SECTION, encodeCidrKey, encodeConfig, PAGE_SIZE, type ProgramConfig } from "../bpf/layout";
 import type { Cidr } from "../net/cidr";
 import * as bpftool from "../tools/bpftool";
 import * as ip from "../tools/ip";
@@ -227,7 +227,7 @@ export async function loadPinned(pins: Pins, opts: LoadOptions, ring = ringFor(p
       // One ring region per possible CPU, plus the reader's flush page, which the program never writes.
       configured = withMaxEntries(withGlobal(elf, CONFIG_SYMBOL, encodeConfig(opts.config, ring.shift)), "xw_ring", flushPage(ring) + 1);
       if (opts.config.expression)
-        configured = withFunctionBody(configured, EXPR_SYMBOL, expressionBody(opts.config.expression, functionBytes(elf, EXPR_SYMBOL).size / 8));
+        configured = withPlaceholder(configured, EXPR_SECTION, expressionBody(opts.config.expression, EXPR_INSNS));
     } catch (err) {
       if (err instanceof XwError) throw err;
       throw new XwError(`${opts.object ?? "the embedded object"} is not an xdpwatch program: ${(err as Error).message}`, {
