@@ -94,7 +94,7 @@ export function unsupported(prog: readonly Cbpf[]): string | undefined {
     const mode = p.code & 0xe0;
     if ((cls === C.LD || cls === C.LDX) && (mode === C.ABS || mode === C.IND || mode === C.MSH) && p.k >= SKF_SPECIAL)
       return "it reads Linux socket metadata (such as inbound/outbound or the interface index) that XDP frames do not carry";
-    if (cls === C.JMP && (p.code & 0xf0) === 0 && i + 1 + p.k > 0xffffffff)
+    if (cls === C.JMP && (p.code & 0xf0) === 0 && i + 1 + p.k >= 2 ** 32)
       return "it compiles to a loop (a backward jump, as `protochain` does), which xdpwatch does not run in XDP";
     if (cls === C.JMP && (i + 1 + (p.code & 0xf0 ? Math.max(p.jt, p.jf) : p.k) >= prog.length))
       return `instruction ${i} jumps past the end of the program`;

@@ -13,8 +13,9 @@ export async function compileFilter(expression: string): Promise<string> {
     throw new XwError("tcpdump not found on PATH: xdpwatch needs it to compile filter expressions", {
       hint: `fix: ${installFix("tcpdump")} (only expressions need it)`,
     });
-  // "--": an expression that starts with "-" (`-1 = ip[2]`) is not an option.
-  const r = await run(["tcpdump", "-ddd", "-y", "EN10MB", "--", expression], { allowFailure: true, timeoutMs: 10_000 });
+  // "--": an expression that starts with "-" (`-1 = ip[2]`) is not an option. libpcap's optimizer
+  // takes seconds on expressions of hundreds of terms.
+  const r = await run(["tcpdump", "-ddd", "-y", "EN10MB", "--", expression], { allowFailure: true, timeoutMs: 60_000 });
   if (r.exitCode !== 0) throw usageError(`invalid expression "${expression}": ${lastLines(r.stderr || r.stdout, 1)}`, "the syntax is tcpdump's: man 7 pcap-filter");
   return r.stdout;
 }
