@@ -91,6 +91,31 @@ describe.skipIf(!ready)("--drop on a real veth pair", () => {
   }, 30_000);
 });
 
+describe.skipIf(!ready)("top EXPRESSION on a real veth pair", () => {
+  const lab = useVeth();
+
+  test("top 'tcp[tcpflags] & tcp-syn != 0' counts the SYNs per source exactly; the rest is filtered", async () => {
+    const syn = (src: string) => ipv4Frame({ src, proto: "tcp", dport: 80 });
+    // The same frame with ACK instead of SYN (TCP flags at byte 14 + 20 + 13).
+    const ack = (src: string) => Uint8Array.from(syn(src), (b, i) => (i === 47 ? 0x10 : b));
+    const frames = [
+      ...Array.from({ length: 4 }, () => syn("198.18.11.1")),
+      ...Array.from({ length: 3 }, () => syn("198.18.11.2")),
+      ...Array.from({ length: 5 }, () => ack("198.18.11.2")),
+      ...Array.from({ length: 6 }, () => ack("198.18.11.3")),
+    ];
+    const r = await runDuring(["top", "-i", lab.veth.host, "--json", "--interval", "0.2", "tcp[tcpflags] & tcp-syn != 0"], lab.veth, async () => {
+      await lab.veth.send(frames);
+      return frames.length;
+    });
+    expect(r.code, r.stderr).toBe(0);
+    const records = ndjson(r.stdout);
+    const last = records.filter((x) => x.type === "sources").at(-1)!;
+    expect((last.sources as Record<string, unknown>[]).map((x) => [x.src, x.packets])).toEqual([["198.18.11.1", 4], ["198.18.11.2", 3]]);
+    expect(records.at(-1)).toMatchObject({ type: "summary", seen: 18, counted: 7, filtered: 11, exact: true });
+  }, 30_000);
+});
+
 describe.skipIf(!ready)("expressions refused before anything is attached", () => {
   const lab = useVeth();
 
