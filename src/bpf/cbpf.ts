@@ -17,7 +17,7 @@
  * data such as `inbound`, the backward jumps of `protochain`) is refused.
  */
 import { usageError } from "../errors";
-import { FLAG, type ClassicInsn, type ProgramConfig } from "./layout";
+import { EXPR_SCRATCH_WORDS, FLAG, type ClassicInsn, type ProgramConfig } from "./layout";
 
 export type Cbpf = ClassicInsn;
 
@@ -46,7 +46,8 @@ const C = {
 const SIZE_BYTES: Record<number, number> = { [C.W]: 4, [C.H]: 2, [C.B]: 1 };
 /** Loads at or above this offset read Linux socket-filter metadata (SKF_LL_OFF, SKF_NET_OFF, SKF_AD_OFF). */
 const SKF_SPECIAL = 0xffe00000;
-const MEMWORDS = 16;
+/** Classic BPF's scratch words M[0..15]; the program's stack has one more word, for the result. */
+const MEMWORDS = EXPR_SCRATCH_WORDS - 1;
 
 // eBPF encoding (linux/bpf.h).
 const E = {
@@ -99,6 +100,8 @@ export function unsupported(prog: readonly Cbpf[]): string | undefined {
     if (cls === C.JMP && (i + 1 + (p.code & 0xf0 ? Math.max(p.jt, p.jf) : p.k) >= prog.length))
       return `instruction ${i} jumps past the end of the program`;
     if (i === prog.length - 1 && cls !== C.RET) return "it does not end with a return";
+    if ((cls === C.ST || cls === C.STX || ((cls === C.LD || cls === C.LDX) && mode === C.MEM)) && p.k >= MEMWORDS)
+      return `instruction ${i} uses scratch word ${p.k}; classic BPF has ${MEMWORDS}`;
     if (cls === C.MISC && p.code !== (C.MISC | C.TAX) && p.code !== (C.MISC | C.TXA)) return `instruction ${i} (code ${p.code}) is not classic BPF xdpwatch knows`;
   }
   return undefined;
@@ -138,7 +141,7 @@ function translateSegment(prog: readonly Cbpf[], bit: number, first: boolean): I
   const read = new Set(prog.filter((p) => (p.code & 7) <= C.LDX && (p.code & 0xe0) === C.MEM).map((p) => p.k));
   for (const k of read) out.push(insn(E.ST | E.MEM | E.W, S, 0, memOffset(k), 0));
 
-  /** r5 = data + offset + size, checked against data_end; the value is then at r5 - size. */
+  /** P = data + offset + size, checked against data_end; the value is then at P - size. */
   const checkedPointer = (indexed: boolean, k: number, size: number): boolean => {
     if (k > MAX_PACKET_OFF - size) {
       reject();
@@ -190,18 +193,17 @@ function translateSegment(prog: readonly Cbpf[], bit: number, first: boolean): I
             load(X, 1);
             out.push(insn(E.ALU | E.AND | E.K, X, 0, 0, 0xf), insn(E.ALU | E.LSH | E.K, X, 0, 0, 2));
           }
-        } else throw new Error(`instruction ${i}: load code ${p.code} is not classic BPF`);
+        } else throw usageError(`xdpwatch cannot evaluate this expression: instruction ${i}: load code ${p.code} is not classic BPF`);
         break;
       case C.ST:
       case C.STX:
-        if (p.k >= MEMWORDS) throw new Error(`instruction ${i}: scratch word ${p.k} out of range`);
         out.push(insn(E.STX | E.MEM | E.W, S, cls === C.ST ? A : X, memOffset(p.k), 0));
         break;
       case C.ALU: {
         const op = p.code & 0xf0;
         const fromX = (p.code & 0x08) === C.X;
-        if (!ALU_OPS.has(op)) throw new Error(`instruction ${i}: ALU code ${p.code} is not classic BPF`);
-        if (op === 0x80) {
+        if (!ALU_OPS.has(op)) throw usageError(`xdpwatch cannot evaluate this expression: instruction ${i}: ALU code ${p.code} is not classic BPF`);
+        if (op === E.NEG) {
           out.push(insn(E.ALU | E.NEG, A, 0, 0, 0));
         } else if ((op === DIV || op === MOD) && !fromX && p.k === 0) {
           reject();
@@ -223,7 +225,7 @@ function translateSegment(prog: readonly Cbpf[], bit: number, first: boolean): I
           out.push(insn(E.JMP | E.JA, 0, 0, 0, 0, to(i + 1 + p.k)));
           break;
         }
-        if (op !== E.JEQ && op !== E.JGT && op !== E.JGE && op !== E.JSET) throw new Error(`instruction ${i}: jump code ${p.code} is not classic BPF`);
+        if (op !== E.JEQ && op !== E.JGT && op !== E.JGE && op !== E.JSET) throw usageError(`xdpwatch cannot evaluate this expression: instruction ${i}: jump code ${p.code} is not classic BPF`);
         const fromX = (p.code & 0x08) === C.X;
         const cmp = (o: number, target: Label) => insn(E.JMP32 | o | (fromX ? E.X : E.K), A, fromX ? X : 0, 0, fromX ? 0 : p.k | 0, target);
         // Unsigned 32-bit compares (JMP32): the k of a 64-bit jump would be sign-extended.
@@ -255,7 +257,7 @@ function translateSegment(prog: readonly Cbpf[], bit: number, first: boolean): I
   return out;
 }
 
-/** What the subprogram evaluates: each program sets its bit in the returned mask when it accepts. */
+/** What the placeholder evaluates: each classic program sets its bit in the result when it accepts. */
 export interface ExpressionPart {
   prog: readonly Cbpf[];
   bit: number;

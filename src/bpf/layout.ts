@@ -71,6 +71,8 @@ export const FLAG = {
 /** The placeholder in the program's section that tcpdump expressions, translated, replace (src/bpf/cbpf.ts). */
 export const EXPR_SECTION = "xdp";
 export const EXPR_INSNS = 4096;
+/** Stack words the placeholder's code gets: classic BPF's 16 scratch words, then the result. */
+export const EXPR_SCRATCH_WORDS = 17;
 
 export const SOURCE_KEY_SIZE = 16;
 export const SOURCE_VALUE = { size: 16, packets: 0, bytes: 8 } as const;
