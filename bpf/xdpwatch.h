@@ -81,6 +81,16 @@ struct xw_page {
 #define XW_F_SRC_FILTER (1U << 3)   /* consult xw_src_filter */
 #define XW_F_PROTO_FILTER (1U << 4) /* consult protos[] */
 #define XW_F_PORT_FILTER (1U << 5)  /* consult ports[] */
+#define XW_F_MATCH_EXPR (1U << 6)   /* call xw_expr: a tcpdump expression selects */
+#define XW_F_DROP_EXPR (1U << 7)    /* call xw_expr: a --drop expression drops */
+
+/* Instructions reserved in the program for tcpdump expressions, which
+ * userspace overwrites with their translation (src/bpf/cbpf.ts); it leaves
+ * the flag bits above of the expressions that match. The translation keeps
+ * classic BPF's 16 scratch words and its result in XW_EXPR_SCRATCH_WORDS
+ * words of the program's stack. */
+#define XW_EXPR_INSNS 4096
+#define XW_EXPR_SCRATCH_WORDS 17
 
 struct xw_config {
 	__u32 flags;

@@ -156,3 +156,31 @@ export function withMaxEntries(elf: Uint8Array, map: string, entries: number): U
   }
   throw new Error(`map ${map} declares no max_entries`);
 }
+
+/** `goto +0`, the instruction the program's placeholder for expressions is made of. */
+const NOP = [0x05, 0, 0, 0, 0, 0, 0, 0];
+
+/**
+ * Where the run of `count` `goto +0` instructions lies in a section: the room
+ * the program reserves for code written at load. Exactly one such run.
+ */
+export function placeholderOffset(elf: Uint8Array, section: string, count: number): number {
+  const s = sections(elf).find((x) => x.name === section);
+  if (!s) throw new Error(`the object has no section ${section}`);
+  const found: number[] = [];
+  let run = 0;
+  for (let o = s.offset; o + 8 <= s.offset + s.size; o += 8) {
+    run = NOP.every((b, i) => elf[o + i] === b) ? run + 1 : 0;
+    if (run === count) found.push(o - 8 * (count - 1));
+  }
+  if (found.length !== 1) throw new Error(`the ${section} section has ${found.length} placeholders of ${count} instructions, not 1`);
+  return found[0]!;
+}
+
+/** A copy of the object with the placeholder in `section` replaced by `code` (the same size). */
+export function withPlaceholder(elf: Uint8Array, section: string, code: Uint8Array): Uint8Array {
+  const at = placeholderOffset(elf, section, code.length / 8);
+  const copy = elf.slice();
+  copy.set(code, at);
+  return copy;
+}

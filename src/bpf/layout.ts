@@ -62,7 +62,17 @@ export const FLAG = {
   srcFilter: 1 << 3,
   protoFilter: 1 << 4,
   portFilter: 1 << 5,
+  /** A tcpdump expression selects what is logged or counted; xw_expr returns this bit when it matches. */
+  matchExpr: 1 << 6,
+  /** A --drop expression; xw_expr returns this bit when it matches. */
+  dropExpr: 1 << 7,
 } as const;
+
+/** The placeholder in the program's section that tcpdump expressions, translated, replace (src/bpf/cbpf.ts). */
+export const EXPR_SECTION = "xdp";
+export const EXPR_INSNS = 4096;
+/** Stack words the placeholder's code gets: classic BPF's 16 scratch words, then the result. */
+export const EXPR_SCRATCH_WORDS = 17;
 
 export const SOURCE_KEY_SIZE = 16;
 export const SOURCE_VALUE = { size: 16, packets: 0, bytes: 8 } as const;
@@ -158,6 +168,16 @@ export interface ProgramConfig {
   ports?: readonly number[];
   /** Log one in N matching packets. */
   sample: number;
+  /** Classic BPF from `tcpdump -ddd`, evaluated in the program: `match` selects, `drop` drops. */
+  expression?: { match?: readonly ClassicInsn[]; drop?: readonly ClassicInsn[] };
+}
+
+/** One classic BPF instruction (struct sock_filter). */
+export interface ClassicInsn {
+  code: number;
+  jt: number;
+  jf: number;
+  k: number;
 }
 
 /** `ringShift`: log2 of the ring pages each CPU gets. */
@@ -169,6 +189,8 @@ export function encodeConfig(cfg: ProgramConfig, ringShift = RING_SHIFT_DEFAULT)
   if (cfg.sources) flags |= FLAG.sources;
   if (cfg.block) flags |= FLAG.block;
   if (cfg.srcFilter) flags |= FLAG.srcFilter;
+  if (cfg.expression?.match) flags |= FLAG.matchExpr;
+  if (cfg.expression?.drop) flags |= FLAG.dropExpr;
   if (cfg.protos) {
     flags |= FLAG.protoFilter;
     for (const p of cfg.protos) bytes[CONFIG.protos + (p >> 3)]! |= 1 << (p & 7);

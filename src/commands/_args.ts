@@ -2,10 +2,12 @@
 import type { ArgsDef } from "citty";
 import { statSync } from "node:fs";
 import { dirname, resolve } from "node:path";
-import { CIDRS_MAX, type ProgramConfig } from "../bpf/layout";
+import { matchesEverything, parseDdd, unsupported } from "../bpf/cbpf";
+import { CIDRS_MAX, type ClassicInsn, type ProgramConfig } from "../bpf/layout";
 import { usageError } from "../errors";
 import { parseCidr, type Cidr } from "../net/cidr";
 import { protoName, protoNumber } from "../output/format";
+import { compileFilter } from "../tools/tcpdump";
 
 export const ifaceArgs = {
   iface: { type: "string", alias: "i", description: "network interface (as in tcpdump -i)", valueHint: "IF" },
@@ -32,8 +34,19 @@ export const runArgs = {
   duration: { type: "string", alias: "d", description: "stop after SEC seconds", valueHint: "SEC" },
 } as const satisfies ArgsDef;
 
+/** The words after the options, as tcpdump takes them (quoted or not; after `--` when one starts with "-"). */
+export const expressionArgs = {
+  expression: {
+    type: "positional",
+    required: false,
+    description: "tcpdump filter expression (man 7 pcap-filter), evaluated in the kernel: only matching frames count",
+    valueHint: "EXPRESSION",
+  },
+} as const satisfies ArgsDef;
+
 /** In-kernel filters: a frame outside them is counted as filtered, not logged or counted per source. */
 export const filterArgs = {
+  ...expressionArgs,
   src: { type: "string", description: "only sources in CIDR, IPv4 or IPv6 (repeatable, or comma-separated)", valueHint: "CIDR" },
   proto: { type: "string", description: "only protocol tcp, udp, icmp, icmpv6, … or a number 0-255 (repeatable)", valueHint: "PROTO" },
   port: { type: "string", description: "only TCP/UDP with this source or destination port (repeatable)", valueHint: "PORT" },
@@ -46,7 +59,8 @@ export const sampleArgs = {
 
 export const blockArgs = {
   block: { type: "string", description: "drop frames from sources in CIDR, IPv4 or IPv6 (XDP_DROP; repeatable)", valueHint: "CIDR" },
-  yes: { type: "boolean", description: "allow --block ranges that hold every source, this interface's own address or your SSH client" },
+  drop: { type: "string", description: "drop frames a tcpdump expression matches (XDP_DROP, counted as blocked; repeatable)", valueHint: "EXPRESSION" },
+  yes: { type: "boolean", description: "allow a --block or --drop that drops every source, this interface's own address or your SSH client" },
 } as const satisfies ArgsDef;
 
 export const metricsArgs = {
@@ -105,9 +119,38 @@ export function parsePrometheusFile(value: unknown): string | undefined {
 
 /** What the filter and block flags ask of the program. */
 export interface Filters {
-  config: Pick<ProgramConfig, "block" | "srcFilter" | "protos" | "ports" | "sample">;
+  config: Pick<ProgramConfig, "block" | "srcFilter" | "protos" | "ports" | "sample" | "expression">;
   block: Cidr[];
   srcFilter: Cidr[];
+  /** The tcpdump expression that selects, as given. */
+  expression?: string;
+  /** The --drop expressions, as given. */
+  drop?: string[];
+}
+
+/** libpcap's classic BPF for an expression; refused here when xdpwatch cannot run it. */
+async function classicProgram(expression: string): Promise<ClassicInsn[]> {
+  const prog = parseDdd(await compileFilter(expression));
+  const why = unsupported(prog);
+  if (why) throw usageError(`xdpwatch cannot evaluate "${expression}" in XDP: ${why}`);
+  return prog;
+}
+
+/**
+ * The expression and the --drop expressions compiled by tcpdump, before
+ * anything is attached: an invalid one is refused with tcpdump's own words.
+ * `yes` allows a --drop that matches every frame.
+ */
+export async function compileFilters(f: Filters, yes: boolean): Promise<Filters> {
+  const match = f.expression === undefined ? undefined : await classicProgram(f.expression);
+  // Several --drop expressions drop what any of them matches: one program, compiled by libpcap,
+  // once each has been checked alone (so that an error names the one at fault).
+  if (f.drop && f.drop.length > 1) for (const d of f.drop) await classicProgram(d);
+  const dropText = f.drop && f.drop.length > 1 ? f.drop.map((d) => `(${d})`).join(" or ") : f.drop?.[0];
+  const drop = dropText === undefined ? undefined : await classicProgram(dropText);
+  if (drop && matchesEverything(drop) && !yes)
+    throw usageError(`--drop "${dropText}" matches every frame: nothing would get through`, "if that is what you want, add --yes");
+  return match || drop ? { ...f, config: { ...f.config, expression: { match, drop } } } : f;
 }
 
 /** Every value of a repeatable flag, comma lists split: "--proto tcp,udp --proto icmp". */
@@ -139,14 +182,18 @@ function uniqueOrAll(values: number[]): number[] | undefined {
 }
 
 /**
- * The one reading of --block, --src, --proto, --port and --sample for every
- * command that takes some of them: repeatable flags come from rawArgs (citty
- * keeps the last value only), flags a command does not define were already
- * refused by rejectUnknownArgs.
+ * The one reading of --block, --src, --proto, --port, --sample, --drop and the
+ * expression words for every command that takes some of them: repeatable
+ * flags come from rawArgs (citty keeps the last value only), flags a command
+ * does not define were already refused by rejectUnknownArgs.
  */
 export function parseFilters(args: Readonly<Record<string, unknown>>, rawArgs: readonly string[]): Filters {
   const block = parseCidrs(rawArgs, "block");
   const srcFilter = parseCidrs(rawArgs, "src");
+  // citty gathers the words that are neither options nor their values (and all after "--") in `_`.
+  const words = Array.isArray(args._) ? (args._ as unknown[]).map(String) : [];
+  const drop = repeated(rawArgs, "drop");
+  if (drop.some((d) => d.trim() === "")) throw usageError("--drop needs an expression", "an empty expression matches every frame");
   return {
     config: {
       block: block.length > 0,
@@ -158,6 +205,8 @@ export function parseFilters(args: Readonly<Record<string, unknown>>, rawArgs: r
     },
     block,
     srcFilter,
+    expression: words.length > 0 ? words.join(" ") : undefined,
+    drop: drop.length > 0 ? drop : undefined,
   };
 }
 
@@ -165,6 +214,8 @@ export function parseFilters(args: Readonly<Record<string, unknown>>, rawArgs: r
 export function describeFilters(f: Filters): string | undefined {
   const parts: string[] = [];
   if (f.block.length > 0) parts.push(`dropping ${f.block.map((c) => c.text).join(", ")}`);
+  if (f.drop) parts.push(`dropping ${f.drop.map((d) => `"${d}"`).join(" or ")}`);
+  if (f.expression !== undefined) parts.push(`expression "${f.expression}"`);
   if (f.srcFilter.length > 0) parts.push(`src ${f.srcFilter.map((c) => c.text).join(", ")}`);
   if (f.config.protos) parts.push(`proto ${f.config.protos.map(protoName).join(", ")}`);
   if (f.config.ports) parts.push(`port ${f.config.ports.join(", ")}`);

@@ -6,7 +6,7 @@ import { preflight } from "../system/checks";
 import { refuseCuttingOff } from "../xdp/guard";
 import { attachProgram } from "../xdp/hook";
 import { pinnedMetrics } from "../xdp/metrics";
-import { attachArgs, blockArgs, DEFAULT_LIMIT, describeFilters, ifaceArgs, metricsArgs, outputArgs, parseFilters, parseIface, parseMode, parsePrometheusFile } from "./_args";
+import { attachArgs, blockArgs, DEFAULT_LIMIT, compileFilters, describeFilters, expressionArgs, ifaceArgs, metricsArgs, outputArgs, parseFilters, parseIface, parseMode, parsePrometheusFile } from "./_args";
 
 export default defineCommand({
   meta: {
@@ -15,6 +15,7 @@ export default defineCommand({
   },
   args: {
     ...ifaceArgs,
+    ...expressionArgs,
     ...blockArgs,
     // Off by default: a hash lookup per packet, paid only by those who read `xdpwatch metrics`.
     sources: { type: "boolean", description: "also count packets per source, for `xdpwatch metrics`" },
@@ -25,7 +26,7 @@ export default defineCommand({
   async run({ args, rawArgs }) {
     const iface = parseIface(args.iface);
     const mode = parseMode(args.mode);
-    const filters = parseFilters(args, rawArgs);
+    const filters = await compileFilters(parseFilters(args, rawArgs), args.yes === true);
     const metricsFile = parsePrometheusFile(args["prometheus-file"]);
     await preflight();
     await refuseCuttingOff(filters.block, iface, args.yes === true);

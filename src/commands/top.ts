@@ -8,7 +8,7 @@ import { refuseCuttingOff } from "../xdp/guard";
 import { runSession } from "../xdp/session";
 import { readSources, SourceTracker } from "../xdp/sources";
 import {
-  attachArgs, blockArgs, describeFilters, filterArgs, ifaceArgs, limitArgs, metricsArgs, outputArgs, parseCount, parseFilters, parseIface,
+  attachArgs, blockArgs, compileFilters, describeFilters, filterArgs, ifaceArgs, limitArgs, metricsArgs, outputArgs, parseCount, parseFilters, parseIface,
   parseMode, parsePrometheusFile, parseSeconds, runArgs, statsArgs,
 } from "./_args";
 
@@ -38,7 +38,7 @@ export default defineCommand({
     const durationSec = parseSeconds(args.duration, "--duration");
     const limit = parseCount(args.limit, "--limit", 1, SOURCES_MAX)!;
     const mode = parseMode(args.mode);
-    const filters = parseFilters(args, rawArgs);
+    const filters = await compileFilters(parseFilters(args, rawArgs), args.yes === true);
     const metricsFile = parsePrometheusFile(args["prometheus-file"]);
     const out = new DataOut();
     const json = args.json === true;

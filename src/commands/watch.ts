@@ -7,7 +7,7 @@ import { refuseCuttingOff } from "../xdp/guard";
 import { runSession } from "../xdp/session";
 import type { LoggedPacket } from "../xdp/reader";
 import {
-  attachArgs, blockArgs, describeFilters, filterArgs, ifaceArgs, metricsArgs, outputArgs, parseCount, parseFilters, parseIface, parseMode,
+  attachArgs, blockArgs, compileFilters, describeFilters, filterArgs, ifaceArgs, metricsArgs, outputArgs, parseCount, parseFilters, parseIface, parseMode,
   parsePrometheusFile, parseSeconds, runArgs, statsArgs, sampleArgs,
 } from "./_args";
 import type { Stats } from "../bpf/layout";
@@ -28,7 +28,7 @@ export default defineCommand({
     const count = parseCount(args.count, "--count");
     const durationSec = parseSeconds(args.duration, "--duration");
     const mode = parseMode(args.mode);
-    const filters = parseFilters(args, rawArgs);
+    const filters = await compileFilters(parseFilters(args, rawArgs), args.yes === true);
     const metricsFile = parsePrometheusFile(args["prometheus-file"]);
     const out = new DataOut();
     const json = args.json === true;

@@ -9,6 +9,7 @@ import { basename } from "node:path";
 import { XwError } from "../errors";
 import { linkKind, showLink } from "../tools/ip";
 import { findTool, installFix, run } from "../tools/run";
+import { tcpdumpVersion } from "../tools/tcpdump";
 import { isBpffs } from "../xdp/pins";
 import { hasXdpPrivileges } from "../xdp/privileges";
 
@@ -102,6 +103,14 @@ export async function clangCheck(): Promise<CheckResult> {
   };
 }
 
+/** Only filter expressions need tcpdump (libpcap compiles them); everything else works without it. */
+export async function tcpdumpCheck(): Promise<CheckResult> {
+  const version = await tcpdumpVersion();
+  return version
+    ? { name: "tcpdump", ok: true, required: false, detail: `${version} (compiles filter expressions)` }
+    : { name: "tcpdump", ok: false, required: false, detail: "not found: only filter expressions need it (watch/top/attach EXPRESSION, --drop)", fix: installFix("tcpdump") };
+}
+
 export function jitCheck(): CheckResult {
   let value = "";
   try {
@@ -143,7 +152,7 @@ export async function interfaceCheck(iface: string): Promise<CheckResult> {
 }
 
 export async function runChecks(iface?: string): Promise<CheckResult[]> {
-  const results = [kernelCheck(), privilegesCheck(), bpffsCheck(), await ipCheck(), await bpftoolCheck(), stdbufCheck(), jitCheck(), await clangCheck()];
+  const results = [kernelCheck(), privilegesCheck(), bpffsCheck(), await ipCheck(), await bpftoolCheck(), stdbufCheck(), jitCheck(), await clangCheck(), await tcpdumpCheck()];
   if (iface) results.push(await interfaceCheck(iface));
   return results;
 }

@@ -8,9 +8,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { XwError } from "../errors";
 import { embeddedObjectBytes } from "../bpf/embedded";
-import { withGlobal, withMaxEntries } from "../bpf/elf";
+import { expressionBody } from "../bpf/cbpf";
+import { withGlobal, withMaxEntries, withPlaceholder } from "../bpf/elf";
 import { programTags } from "../bpf/tag";
-import { CONFIG_SYMBOL, encodeCidrKey, encodeConfig, PAGE_SIZE, type ProgramConfig } from "../bpf/layout";
+import { CONFIG_SYMBOL, EXPR_INSNS, EXPR_SECTION, encodeCidrKey, encodeConfig, PAGE_SIZE, type ProgramConfig } from "../bpf/layout";
 import type { Cidr } from "../net/cidr";
 import * as bpftool from "../tools/bpftool";
 import { removePins, type Pins } from "./pins";
@@ -92,7 +93,10 @@ export async function loadPinned(pins: Pins, opts: LoadOptions, ring = ringFor(p
     try {
       // One ring region per possible CPU, plus the reader's flush page, which the program never writes.
       configured = withMaxEntries(withGlobal(elf, CONFIG_SYMBOL, encodeConfig(opts.config, ring.shift)), "xw_ring", flushPage(ring) + 1);
+      if (opts.config.expression)
+        configured = withPlaceholder(configured, EXPR_SECTION, expressionBody(opts.config.expression, EXPR_INSNS));
     } catch (err) {
+      if (err instanceof XwError) throw err;
       throw new XwError(`${opts.object ?? "the embedded object"} is not an xdpwatch program: ${(err as Error).message}`, {
         hint: "build it from xdpwatch's source (xdpwatch build) so that its layout matches",
       });

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
-  blockArgs, describeFilters, filterArgs, parseCount, parseFilters, parseIface, parseMode, parsePrometheusFile, parseSeconds, rejectUnknownArgs,
+  blockArgs, compileFilters, describeFilters, filterArgs, parseCount, parseFilters, parseIface, parseMode, parsePrometheusFile, parseSeconds, rejectUnknownArgs,
   repeated, runArgs, ifaceArgs, outputArgs,
 } from "../../src/commands/_args";
 import { XwError } from "../../src/errors";
@@ -161,5 +161,53 @@ describe("--prometheus-file", () => {
     [tmpdir(), /is a directory$/],
   ])("refuses %p", (value, message) => {
     expect(usageFailure(() => parsePrometheusFile(value))).toMatch(message);
+  });
+});
+
+describe("expressions: the words after the options, and --drop", () => {
+  test("words (citty's `_`) make one expression; --drop repeats; both are described", () => {
+    const f = parseFilters({ _: ["udp", "port", "53"] }, ["-i", "eth0", "udp", "port", "53", "--drop", "tcp port 23", "--drop=icmp"]);
+    expect(f.expression).toBe("udp port 53");
+    expect(f.drop).toEqual(["tcp port 23", "icmp"]);
+    expect(describeFilters(f)).toBe('dropping "tcp port 23" or "icmp" · expression "udp port 53"');
+    expect(parseFilters({ _: [] }, []).expression).toBeUndefined();
+    expect(usageFailure(() => parseFilters({}, ["--drop", " "]))).toBe("--drop needs an expression");
+  });
+
+  test("expression, --drop and --yes are known options", () => {
+    expect(() => rejectUnknownArgs(["udp", "--drop", "icmp", "--yes", "port", "53"], { ...filterArgs, ...blockArgs })).not.toThrow();
+  });
+
+  describe.skipIf(!Bun.which("tcpdump"))("compiled by tcpdump", () => {
+    async function compileFailure(words: string[], raw: string[], yes = false): Promise<string> {
+      try {
+        await compileFilters(parseFilters({ _: words }, raw), yes);
+      } catch (err) {
+        expect(err).toBeInstanceOf(XwError);
+        expect((err as XwError).exitCode).toBe(2);
+        return (err as XwError).message;
+      }
+      throw new Error("expected a usage error");
+    }
+
+    test("a valid expression and --drop set the program's classic programs; no expression changes nothing", async () => {
+      const f = await compileFilters(parseFilters({ _: ["udp port 53"] }, ["--drop", "icmp", "--drop", "arp"]), false);
+      expect(f.config.expression?.match).toHaveLength(20);
+      expect(f.config.expression?.drop?.length).toBeGreaterThan(3);
+      const none = parseFilters({}, []);
+      expect(await compileFilters(none, false)).toBe(none);
+    });
+
+    test("invalid: tcpdump's own message, naming the --drop at fault", async () => {
+      expect(await compileFailure(["udp", "port"], [])).toBe('invalid expression "udp port": tcpdump: can\'t parse filter expression: syntax error');
+      expect(await compileFailure([], ["--drop", "icmp", "--drop", "tcp port x"])).toMatch(/^invalid expression "tcp port x": tcpdump: /);
+    });
+
+    test("a --drop that matches everything needs --yes", async () => {
+      expect(await compileFailure([], ["--drop", "ip or not ip"])).toBe('--drop "ip or not ip" matches every frame: nothing would get through');
+      expect(await compileFailure([], ["--drop", "tcp", "--drop", "not tcp"])).toMatch(/^--drop "\(tcp\) or \(not tcp\)" matches every frame/);
+      const f = await compileFilters(parseFilters({}, ["--drop", "ip or not ip"]), true);
+      expect(f.config.expression?.drop).toEqual([{ code: 6, jt: 0, jf: 0, k: 262144 }]);
+    });
   });
 });
