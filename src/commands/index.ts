@@ -1,4 +1,4 @@
-/** Every command, loaded only when run. */
+/** Every command, loaded only when run or asked for its --help. */
 // Literal import() calls: `bun build --compile` embeds only what it can see.
 export const subCommands = {
   watch: () => import("./watch").then((m) => m.default),
@@ -13,8 +13,27 @@ export const subCommands = {
   bench: () => import("./bench").then((m) => m.default),
 };
 
+export type CommandName = keyof typeof subCommands;
+
+/**
+ * Each command's description, for the root --help. Called as a Bun macro
+ * (`with { type: "macro" }`): it runs when main.ts is bundled or transpiled,
+ * and the table it returns is written into main.ts as a literal, so that
+ * listing the commands loads none of them.
+ */
+export async function commandSummaries(): Promise<Record<CommandName, string>> {
+  const entries = await Promise.all(
+    Object.entries(subCommands).map(async ([name, load]) => {
+      const cmd = await load();
+      const meta = typeof cmd.meta === "function" ? await cmd.meta() : await cmd.meta;
+      return [name, meta?.description ?? ""] as const;
+    }),
+  );
+  return Object.fromEntries(entries) as Record<CommandName, string>;
+}
+
 /** Shown under each command's --help. */
-export const examples: Record<keyof typeof subCommands, string[]> = {
+export const examples: Record<CommandName, string[]> = {
   watch: [
     "xdpwatch watch -i eth0",
     "xdpwatch watch -i eth0 --json --count 100 > packets.ndjson",
