@@ -7,23 +7,8 @@
  * takes to start (scripts/bench-startup.ts). Here a line is one write(2) to fd 2.
  */
 import { createConsola, LogLevels, type LogObject, type LogType } from "consola/core";
-import { fstatSync, writeSync } from "node:fs";
-
-/** Whether fd is a terminal: a character device other than the memory devices (/dev/null, major 1). */
-export function isTerminal(fd: number): boolean {
-  try {
-    const st = fstatSync(fd);
-    // isatty() would need node:tty, which loads Node's streams (~3 ms).
-    return st.isCharacterDevice() && Number(st.rdev) >> 8 !== 1;
-  } catch {
-    return false;
-  }
-}
-
-/** Colours only on a terminal, and never with NO_COLOR (https://no-color.org) or TERM=dumb. */
-export function useColour(fd: number): boolean {
-  return !process.env.NO_COLOR && process.env.TERM !== "dumb" && isTerminal(fd);
-}
+import { writeSync } from "node:fs";
+import { useColour } from "./output/terminal";
 
 /** Everything written to stderr goes through here, in order: log lines and the entry point's error lines. */
 export function writeStderr(text: string): void {
@@ -53,10 +38,10 @@ const MARKS: Partial<Record<LogType, [icon: string, sgr: number]>> = {
   fatal: ["✖", 31],
 };
 
-let colour: boolean | undefined;
+/** Decided by setupLog; plain until then. */
+let colour = false;
 
 function report(obj: LogObject): void {
-  colour ??= useColour(2);
   const text = obj.args.map((a) => (typeof a === "string" ? a : Bun.inspect(a, { colors: colour }))).join(" ");
   const mark = MARKS[obj.type];
   const icon = !mark ? "" : colour ? `\x1b[${mark[1]}m${mark[0]}\x1b[39m ` : `${mark[0]} `;
@@ -65,9 +50,11 @@ function report(obj: LogObject): void {
 
 export const log = createConsola({ reporters: [{ log: report }] });
 
-export function setVerbosity(opts: { verbose?: boolean; quiet?: boolean }): void {
+/** Levels from --verbose and --quiet; colours when stderr is a terminal. */
+export async function setupLog(opts: { verbose?: boolean; quiet?: boolean }): Promise<void> {
   if (opts.quiet) log.level = LogLevels.warn;
   else if (opts.verbose) log.level = LogLevels.debug;
+  colour = await useColour(2);
 }
 
 /** Says what is going on when `work` takes long enough to notice; silent when it is quick. */

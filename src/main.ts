@@ -2,15 +2,18 @@
 /**
  * The entry point: help, the version, or one command; any error becomes one
  * line and an exit code. It imports only what every run needs: a command,
- * citty's parser, the logger and the embedded object load when used, so that
+ * citty's parser and the logger load when used, so that
  * --help, --version and `status` start about as fast as Bun itself
  * (scripts/bench-startup.ts measures it).
  */
 import type { ArgsDef, CommandDef } from "citty";
 import pkg from "../package.json" with { type: "json" };
+// Hashed from the embedded object by scripts/build-bpf.ts (test/bpf/tag.test.ts checks them against the kernel).
+import tags from "../dist/bpf/xdpwatch.tags.json" with { type: "json" };
 import { commandSummaries } from "./commands" with { type: "macro" };
 import { examples, subCommands, type CommandName } from "./commands";
 import { EXIT, XwError } from "./errors";
+import { useColour } from "./output/terminal";
 
 type Loaded = CommandDef<ArgsDef>;
 
@@ -48,8 +51,7 @@ async function usage(name?: CommandName): Promise<string> {
     rendered = await renderUsage({ ...root, subCommands: listed });
   }
   // citty colours by environment alone; colours belong on a terminal only.
-  const { useColour } = await import("./log");
-  const text = (useColour(1) ? rendered : Bun.stripANSI(rendered)).trimEnd();
+  const text = ((await useColour(1)) ? rendered : Bun.stripANSI(rendered)).trimEnd();
   const lines = name ? examples[name] : ["sudo xdpwatch doctor", "sudo xdpwatch watch -i eth0", "sudo xdpwatch top -i eth0"];
   return `${text}\n\nEXAMPLES\n\n${lines.map((l) => `  $ ${l}`).join("\n")}`;
 }
@@ -72,20 +74,20 @@ export async function runCli(rawArgs: string[]): Promise<number> {
       return EXIT.usage;
     }
     if (rawArgs.length === 1 && (first === "--version" || first === "-v")) {
-      console.log(await versionText());
+      console.log(versionText());
       return EXIT.ok;
     }
     if (first === "help" || HELP_FLAGS.includes(first)) return await help(rest);
     if (first.startsWith("-")) throw new XwError(`unknown option ${first}`, { exitCode: EXIT.usage, hint: "xdpwatch --help lists the commands" });
     if (!isCommand(first)) throw unknownCommand(first);
     if (rest.some((a) => HELP_FLAGS.includes(a))) return await help([first]);
-    const [cmd, { rejectUnknownArgs }, { runCommand }, { setVerbosity }] = await Promise.all([
+    const [cmd, { rejectUnknownArgs }, { runCommand }, { setupLog }] = await Promise.all([
       loadCommand(first),
       import("./commands/_args"),
       import("citty"),
       import("./log"),
     ]);
-    setVerbosity({ verbose, quiet: rest.includes("--quiet") || rest.includes("-q") });
+    await setupLog({ verbose, quiet: rest.includes("--quiet") || rest.includes("-q") });
     rejectUnknownArgs(rest, ((await cmd.args) ?? {}) as ArgsDef);
     await runCommand(cmd, { rawArgs: rest });
     return EXIT.ok;
@@ -95,10 +97,7 @@ export async function runCli(rawArgs: string[]): Promise<number> {
 }
 
 /** The version, and the embedded program's tag as `bpftool prog show` will print it. */
-async function versionText(): Promise<string> {
-  const { embeddedObjectBytes } = await import("./bpf/embedded");
-  const { programTags } = await import("./bpf/tag");
-  const tags = programTags(await embeddedObjectBytes());
+function versionText(): string {
   return `xdpwatch ${pkg.version}\nprogram xdpwatch tag ${tags.sha256} (kernels before 6.18: ${tags.sha1})`;
 }
 

@@ -21,6 +21,9 @@ describe.skipIf(!kernelReady)("the computed tag is the one the kernel gives the 
       const loaded = await showPinnedProg(pins.prog);
       const tags = programTags(new Uint8Array(readFileSync(OBJECT)));
       expect([tags.sha256, tags.sha1]).toContain(loaded!.tag!);
+      // What --version prints, hashed at build time, is the same.
+      const built = JSON.parse(readFileSync(join(ROOT, "dist/bpf/xdpwatch.tags.json"), "utf8")) as unknown;
+      expect(built).toEqual(tags);
     } finally {
       removePins(pins);
     }
