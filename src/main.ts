@@ -2,28 +2,18 @@
 /**
  * The entry point: help, the version, or one command; any error becomes one
  * line and an exit code. It imports only what every run needs: a command,
- * citty's parser and the logger load when used, so that
- * --help, --version and `status` start about as fast as Bun itself
- * (scripts/bench-startup.ts measures it).
+ * citty and the logger load when used, so that --help, --version and
+ * `status` start about as fast as Bun itself (scripts/bench-startup.ts).
  */
 import type { ArgsDef, CommandDef } from "citty";
-import pkg from "../package.json" with { type: "json" };
 // Hashed from the embedded object by scripts/build-bpf.ts (test/bpf/tag.test.ts checks them against the kernel).
 import tags from "../dist/bpf/xdpwatch.tags.json" with { type: "json" };
-import { commandSummaries } from "./commands" with { type: "macro" };
-import { examples, subCommands, type CommandName } from "./commands";
+import { usageTexts } from "./commands" with { type: "macro" };
+import { examples, rootMeta, subCommands, type CommandName } from "./commands";
 import { EXIT, XwError } from "./errors";
 import { useColour } from "./output/terminal";
 
 type Loaded = CommandDef<ArgsDef>;
-
-const root = {
-  meta: {
-    name: "xdpwatch",
-    version: pkg.version,
-    description: "See, at XDP speed, which sources send packets to an interface",
-  },
-};
 
 const HELP_FLAGS = ["--help", "-h"];
 
@@ -39,17 +29,10 @@ async function loadCommand(name: CommandName): Promise<Loaded> {
   return (await subCommands[name]()) as Loaded;
 }
 
-/** citty's usage, without colours off a terminal, and examples. The root's lists the commands without loading them. */
+/** citty's usage, rendered at build time (see usageTexts), without colours off a terminal, and examples. */
 async function usage(name?: CommandName): Promise<string> {
-  const { renderUsage } = await import("citty");
-  let rendered: string;
-  if (name) rendered = await renderUsage(await loadCommand(name), root);
-  else {
-    // Written into this file at build time (see commandSummaries).
-    const summaries: Record<string, string> = { ...(await commandSummaries()), help: "Show the usage of xdpwatch, or of one command: xdpwatch help watch" };
-    const listed = Object.fromEntries(Object.entries(summaries).map(([n, description]) => [n, { meta: { name: n, description } }]));
-    rendered = await renderUsage({ ...root, subCommands: listed });
-  }
+  const texts = await usageTexts();
+  const rendered = name ? texts.commands[name] : texts.root;
   // citty colours by environment alone; colours belong on a terminal only.
   const text = ((await useColour(1)) ? rendered : Bun.stripANSI(rendered)).trimEnd();
   const lines = name ? examples[name] : ["sudo xdpwatch doctor", "sudo xdpwatch watch -i eth0", "sudo xdpwatch top -i eth0"];
@@ -98,7 +81,7 @@ export async function runCli(rawArgs: string[]): Promise<number> {
 
 /** The version, and the embedded program's tag as `bpftool prog show` will print it. */
 function versionText(): string {
-  return `xdpwatch ${pkg.version}\nprogram xdpwatch tag ${tags.sha256} (kernels before 6.18: ${tags.sha1})`;
+  return `xdpwatch ${rootMeta.version}\nprogram xdpwatch tag ${tags.sha256} (kernels before 6.18: ${tags.sha1})`;
 }
 
 /** One line a user can act on (and a hint), on stderr; a stack trace only with --verbose. */

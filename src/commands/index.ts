@@ -1,3 +1,12 @@
+import type { ArgsDef, CommandDef } from "citty";
+import pkg from "../../package.json" with { type: "json" };
+
+export const rootMeta = {
+  name: "xdpwatch",
+  version: pkg.version,
+  description: "See, at XDP speed, which sources send packets to an interface",
+};
+
 /** Every command, loaded only when run or asked for its --help. */
 // Literal import() calls: `bun build --compile` embeds only what it can see.
 export const subCommands = {
@@ -16,20 +25,25 @@ export const subCommands = {
 export type CommandName = keyof typeof subCommands;
 
 /**
- * Each command's description, for the root --help. Called as a Bun macro
- * (`with { type: "macro" }`): it runs when main.ts is bundled or transpiled,
- * and the table it returns is written into main.ts as a literal, so that
- * listing the commands loads none of them.
+ * Every --help as citty renders it: the root's, listing the commands, and each
+ * command's. Called as a Bun macro (`with { type: "macro" }`): it runs when
+ * main.ts is bundled (or transpiled by `bun test`), and the texts it returns
+ * are written into main.ts as literals, so that help loads neither a command
+ * nor citty. Colours are citty's, decided by the build's environment; main.ts
+ * strips them off a terminal.
  */
-export async function commandSummaries(): Promise<Record<CommandName, string>> {
-  const entries = await Promise.all(
-    Object.entries(subCommands).map(async ([name, load]) => {
-      const cmd = await load();
-      const meta = typeof cmd.meta === "function" ? await cmd.meta() : await cmd.meta;
-      return [name, meta?.description ?? ""] as const;
-    }),
-  );
-  return Object.fromEntries(entries) as Record<CommandName, string>;
+export async function usageTexts(): Promise<{ root: string; commands: Record<CommandName, string> }> {
+  const { renderUsage } = await import("citty");
+  const listed: Record<string, CommandDef<ArgsDef>> = {};
+  const commands = {} as Record<CommandName, string>;
+  for (const [name, load] of Object.entries(subCommands) as [CommandName, () => Promise<CommandDef<ArgsDef>>][]) {
+    const cmd = await load();
+    const meta = typeof cmd.meta === "function" ? await cmd.meta() : await cmd.meta;
+    listed[name] = { meta: { name, description: meta?.description ?? "" } };
+    commands[name] = await renderUsage(cmd, { meta: rootMeta });
+  }
+  listed.help = { meta: { name: "help", description: "Show the usage of xdpwatch, or of one command: xdpwatch help watch" } };
+  return { root: await renderUsage({ meta: rootMeta, subCommands: listed }), commands };
 }
 
 /** Shown under each command's --help. */
