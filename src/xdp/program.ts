@@ -8,8 +8,8 @@ import { join } from "node:path";
 import { XwError } from "../errors";
 import { log } from "../log";
 import { embeddedObjectBytes } from "../bpf/embedded";
+import builtTags from "../../dist/bpf/xdpwatch.tags.json" with { type: "json" };
 import { withGlobal, withMaxEntries } from "../bpf/elf";
-import { programTags } from "../bpf/tag";
 import { CONFIG_SYMBOL, encodeCidrKey, encodeConfig, PAGE_SIZE, type ProgramConfig } from "../bpf/layout";
 import type { Cidr } from "../net/cidr";
 import * as bpftool from "../tools/bpftool";
@@ -82,15 +82,9 @@ export async function requireLink(iface: string): Promise<ip.Link> {
   return link;
 }
 
-let tagsOnce: Promise<string[]> | undefined;
-
-/** The embedded program's tags, as the kernel computes them (SHA-256 from 6.18, SHA-1 before). */
-export function embeddedTags(): Promise<string[]> {
-  tagsOnce ??= embeddedObjectBytes().then((elf) => {
-    const tags = programTags(elf);
-    return [tags.sha256, tags.sha1];
-  });
-  return tagsOnce;
+/** The embedded program's tags, as the kernel computes them (SHA-256 from 6.18, SHA-1 before): hashed by scripts/build-bpf.ts. */
+export function embeddedTags(): string[] {
+  return [builtTags.sha256, builtTags.sha1];
 }
 
 /**
@@ -99,7 +93,7 @@ export function embeddedTags(): Promise<string[]> {
  */
 export async function findOurs(link: ip.Link, pinned: bpftool.ProgInfo | undefined): Promise<ip.AttachedProgram | undefined> {
   if (pinned) return link.xdp.find((p) => p.id === pinned.id);
-  const tags = await embeddedTags();
+  const tags = embeddedTags();
   return link.xdp.find((p) => tags.includes(p.tag));
 }
 
