@@ -2,24 +2,31 @@
 /**
  * How fast xdpwatch starts, against references measured in the same run:
  *
- * - Bun's own start: a one-line hello-world compiled here with `bun build --compile`.
- * - `xdpwatch --help`, `--version`, `help watch` and `status` with nothing attached
- *   (run inside a network namespace of our own, where no interface has a program
- *   and no bpffs is mounted), against that hello-world. hyperfine times them, in
- *   rounds that take turns, so that a slow moment of the machine hits every command.
- * - From `watch -i IF --duration 0.01` starting to its "watching" line, and to its
- *   exit, against the floor: the hello-world plus the tools attaching runs, each
- *   timed as a process of its own (`bpftool prog loadall` of the object as watch
- *   configures it, `ip link set dev IF xdpdrv pinned …`, and for the exit also
- *   `ip link set dev IF xdpdrv off`). Each round runs all of them in turn.
+ * - Bun's own start: a one-line hello-world compiled here with plain
+ *   `bun build --compile` (the reference the goals name), and the same built
+ *   as xdpwatch is (--minify --bytecode), for comparison.
+ * - `xdpwatch --help`, `--version`, `help watch` and `status` with nothing
+ *   attached (run inside a network namespace of our own, where no interface
+ *   has a program and no bpffs is mounted), against that hello-world. `status`
+ *   must ask `ip` for the links, so it also has a floor of its own: a compiled
+ *   script that runs `ip -j link show` and parses its JSON, nothing else.
+ *   hyperfine times them, in short rounds that take turns, so that a slow moment
+ *   of the machine hits every command alike.
+ * - From `watch -i IF --duration 0.01` starting to its "watching" line, and to
+ *   its exit, against the floor: the hello-world plus the tools attaching runs,
+ *   each timed as a process of its own (`bpftool prog loadall` of the object as
+ *   watch configures it, `ip link set dev IF xdpdrv pinned …`, and for the exit
+ *   also `ip link set dev IF xdpdrv off`). Each round runs all of them in turn.
  *
- * Figures are medians, with the quartiles to show the noise. Timings, not
+ * Each figure is the median over all runs, with the quartiles to show the
+ * noise; "× hello" and "× floor" are the median of each round's own ratio, so
+ * that a busy machine in one round does not tilt the comparison. Timings, not
  * tests: not part of `bun test`. Needs root, hyperfine, bpftool, ip and a built
  * dist/xdpwatch.
  *
- *   node_modules/.bin/bun scripts/bench-startup.ts [--rounds 5] [--runs 20] [--attach-runs 20] [--json]
+ *   node_modules/.bin/bun scripts/bench-startup.ts [--rounds 10] [--runs 10] [--attach-runs 20] [--json]
  */
-import { cpus } from "node:os";
+import { cpus, release } from "node:os";
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
@@ -33,8 +40,8 @@ import { onVeth, requireTools, runMain, spawn, watchText } from "./lib/traffic";
 
 const { values: opts } = parseArgs({
   options: {
-    rounds: { type: "string", default: "5" },
-    runs: { type: "string", default: "20" },
+    rounds: { type: "string", default: "10" },
+    runs: { type: "string", default: "10" },
     "attach-runs": { type: "string", default: "20" },
     json: { type: "boolean", default: false },
   },
@@ -50,6 +57,15 @@ interface Spread {
   n: number;
 }
 
+function median(values: readonly number[]): number {
+  return spread(values).median;
+}
+
+/** The median over rounds of each round's ratio of medians: what a slow round does to both sides cancels. */
+function ratio(rounds: readonly (readonly number[])[], refRounds: readonly (readonly number[])[]): number {
+  return median(rounds.map((r, i) => median(r) / median(refRounds[i]!)));
+}
+
 function spread(ms: readonly number[]): Spread {
   const sorted = [...ms].sort((a, b) => a - b);
   const at = (q: number) => {
@@ -60,26 +76,36 @@ function spread(ms: readonly number[]): Spread {
   return { median: at(0.5), p25: at(0.25), p75: at(0.75), n: sorted.length };
 }
 
-/** A one-line script compiled as the issue describes it: plain `bun build --compile`. */
-async function buildHello(dir: string): Promise<string> {
-  const source = join(dir, "hello.ts");
-  const out = join(dir, "hello");
-  writeFileSync(source, 'console.log("hello");\n');
-  const proc = spawn([process.execPath, "build", "--compile", source, "--outfile", out]);
-  const [stderr, code] = await Promise.all([new Response(proc.stderr).text(), proc.exited]);
-  if (code !== 0) throw new Error(`bun build --compile of the hello-world failed: ${stderr.trim()}`);
+/** Compiles a one-file script with `bun build --compile` and the given flags. */
+async function compile(dir: string, name: string, source: string, flags: string[] = []): Promise<string> {
+  const file = join(dir, `${name}.ts`);
+  const out = join(dir, name);
+  writeFileSync(file, source);
+  const proc = spawn([process.execPath, "build", "--compile", ...flags, file, "--outfile", out]);
+  const [stderr, code] = await Promise.all([new Response(proc.stderr).text(), proc.exited, new Response(proc.stdout).text()]);
+  if (code !== 0) throw new Error(`bun build --compile of ${name}.ts failed: ${stderr.trim()}`);
   return out;
 }
 
-/** hyperfine's every run, in `ns`, for each command; `rounds` invocations so the commands take turns. */
-async function quickCommands(ns: string, commands: Record<string, string>, dir: string): Promise<Record<string, number[]>> {
-  const times: Record<string, number[]> = Object.fromEntries(Object.keys(commands).map((k) => [k, []]));
+const HELLO = 'console.log("hello");\n';
+/** What `status` cannot do without: one `ip -j link show`, its JSON parsed. */
+const IP_LINKS = `const p = Bun.spawn(["ip", "-j", "link", "show"], { stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+const links = JSON.parse(await new Response(p.stdout).text());
+if ((await p.exited) !== 0) process.exit(1);
+console.log(links.length);
+`;
+
+/** Every run's milliseconds per command, round by round. */
+type Rounds = Record<string, number[][]>;
+
+/** hyperfine in `ns`, `ROUNDS` times, a different command first each round. */
+async function quickCommands(ns: string, commands: Record<string, string>, dir: string): Promise<Rounds> {
   const names = Object.keys(commands);
+  const times: Rounds = Object.fromEntries(names.map((k) => [k, []]));
   for (let round = 0; round < ROUNDS; round++) {
-    // A different command goes first each round.
     const order = names.map((_, i) => names[(i + round) % names.length]!);
     const file = join(dir, `hyperfine-${round}.json`);
-    const argv = ["ip", "netns", "exec", ns, "hyperfine", "-N", "--style", "none", "--warmup", "3", "--runs", String(RUNS), "--export-json", file];
+    const argv = ["ip", "netns", "exec", ns, "hyperfine", "-N", "--style", "none", "--warmup", "2", "--runs", String(RUNS), "--export-json", file];
     for (const name of order) argv.push("--command-name", name, commands[name]!);
     const proc = spawn(argv);
     const [stderr, code] = await Promise.all([new Response(proc.stderr).text(), proc.exited, new Response(proc.stdout).text()]);
@@ -87,7 +113,7 @@ async function quickCommands(ns: string, commands: Record<string, string>, dir: 
     const report = JSON.parse(readFileSync(file, "utf8")) as { results: { command: string; times: number[]; exit_codes: number[] }[] };
     for (const r of report.results) {
       if (r.exit_codes.some((c) => c !== 0)) throw new Error(`${r.command} exited ${r.exit_codes.find((c) => c !== 0)}`);
-      times[r.command]!.push(...r.times.map((s) => s * 1000));
+      times[r.command]!.push(r.times.map((sec) => sec * 1000));
     }
   }
   return times;
@@ -158,19 +184,24 @@ async function attachRounds(veth: Veth, hello: string, dir: string): Promise<Att
 }
 
 const ms = (v: number) => `${v.toFixed(1)} ms`;
-const row = (name: string, s: Spread, ref?: number) => [name, ms(s.median), `${ms(s.p25)}–${ms(s.p75)}`, ref ? `${(s.median / ref).toFixed(2)}×` : "", String(s.n)];
+const row = (name: string, s: Spread, times?: string) => [name, ms(s.median), `${ms(s.p25)}–${ms(s.p75)}`, times ?? "", String(s.n)];
+const x = (v: number) => `${v.toFixed(2)}×`;
 
 await runMain("bench-startup.ts", async () => {
   requireTools("bench-startup.ts", ["hyperfine", "bpftool", "ip"]);
   const { result, leftBehind } = await onVeth(async (veth, dir) => {
-    const hello = await buildHello(dir);
+    const hello = await compile(dir, "hello", HELLO);
+    const helloBytecode = await compile(dir, "hello-bytecode", HELLO, ["--minify", "--bytecode", "--format=esm"]);
+    const ipLinks = await compile(dir, "ip-links", IP_LINKS, ["--minify", "--bytecode", "--format=esm"]);
     const quick = await quickCommands(
       veth.ns,
       {
-        hello: hello,
+        hello,
+        "hello (--minify --bytecode, as xdpwatch)": helloBytecode,
         "xdpwatch --help": `${BIN} --help`,
         "xdpwatch --version": `${BIN} --version`,
         "xdpwatch help watch": `${BIN} help watch`,
+        "compiled script running ip -j link show": ipLinks,
         "xdpwatch status (nothing attached)": `${BIN} status`,
       },
       dir,
@@ -180,11 +211,18 @@ await runMain("bench-startup.ts", async () => {
   });
   if (leftBehind.length > 0) throw new Error(`left behind: ${leftBehind.join("; ")}`);
 
-  const quick = Object.fromEntries(Object.entries(result.quick).map(([k, v]) => [k, spread(v)]));
+  const q = result.quick;
+  const hello = q.hello!;
+  const ipFloor = q["compiled script running ip -j link show"]!;
+  const status = q["xdpwatch status (nothing attached)"]!;
+  const quick = Object.fromEntries(Object.entries(q).map(([k, v]) => [k, { ...spread(v.flat()), x_hello: ratio(v, hello) }]));
+  const statusOverIp = ratio(status, ipFloor);
+
   const a = result.attach;
-  // The floor of one run is the sum of its own processes; medians are taken over runs.
+  // A run's floor is the sum of its own processes.
   const floorAttached = a.hello.map((h, i) => h + a.loadall[i]! + a.attach[i]!);
   const floorExit = floorAttached.map((f, i) => f + a.detach[i]!);
+  const perRun = (v: number[], ref: number[]) => median(v.map((t, i) => t / ref[i]!));
   const attach = {
     hello: spread(a.hello),
     "bpftool prog loadall": spread(a.loadall),
@@ -192,27 +230,25 @@ await runMain("bench-startup.ts", async () => {
     "ip link set … xdpdrv off": spread(a.detach),
     "floor to attached": spread(floorAttached),
     "floor to exit": spread(floorExit),
-    "watch: to its watching line": spread(a.watching),
-    "watch --duration 0.01: to exit": spread(a.exit),
+    "watch: to its watching line": { ...spread(a.watching), x_floor: perRun(a.watching, floorAttached) },
+    "watch --duration 0.01: to exit": { ...spread(a.exit), x_floor: perRun(a.exit, floorExit) },
   };
-  const machine = `${cpus()[0]?.model ?? "unknown CPU"}, ${cpus().length} CPUs, Bun ${Bun.version}`;
+  const machine = `${cpus()[0]?.model ?? "unknown CPU"}, ${cpus().length} CPUs, Linux ${release()}, Bun ${Bun.version}`;
   if (opts.json) {
-    console.log(JSON.stringify({ machine, quick, attach }));
+    console.log(JSON.stringify({ machine, quick, status_x_ip_floor: statusOverIp, attach }));
     return 0;
   }
-  const helloMs = quick.hello!.median;
   console.log(`${machine}\n`);
-  console.log(`hyperfine, ${ROUNDS} rounds of ${RUNS} runs each, in a network namespace with nothing attached:`);
-  console.log(alignColumns([["command", "median", "p25–p75", "× hello", "runs"], ...Object.entries(quick).map(([k, s]) => row(k, s, helloMs))]));
+  console.log(`hyperfine, ${ROUNDS} rounds of ${RUNS} runs, in a network namespace with nothing attached:`);
+  console.log(alignColumns([["command", "median", "p25–p75", "× hello", "runs"], ...Object.entries(quick).map(([k, s]) => row(k, s, x(s.x_hello)))]));
+  console.log(`status against its own floor (the compiled script running ip): ${x(statusOverIp)}`);
   console.log(`\nattaching to a veth, ${ATTACH_RUNS} rounds, each process timed from spawn to exit:`);
-  const fa = attach["floor to attached"].median;
-  const fe = attach["floor to exit"].median;
   console.log(
     alignColumns([
       ["step", "median", "p25–p75", "× floor", "runs"],
       ...(["hello", "bpftool prog loadall", "ip link set … xdpdrv pinned", "ip link set … xdpdrv off", "floor to attached", "floor to exit"] as const).map((k) => row(k, attach[k])),
-      row("watch: to its watching line", attach["watch: to its watching line"], fa),
-      row("watch --duration 0.01: to exit", attach["watch --duration 0.01: to exit"], fe),
+      row("watch: to its watching line", attach["watch: to its watching line"], x(attach["watch: to its watching line"].x_floor)),
+      row("watch --duration 0.01: to exit", attach["watch --duration 0.01: to exit"], x(attach["watch --duration 0.01: to exit"].x_floor)),
     ]),
   );
   return 0;
