@@ -5,7 +5,7 @@
  * - Bun's own start: a one-line hello-world compiled here with plain
  *   `bun build --compile` (the reference the goals name), and the same built
  *   as xdpwatch is (--minify --bytecode), for comparison.
- * - `xdpwatch --help`, `--version`, `help watch` and `status` with nothing
+ * - `xdpwatch --help`, `--version`, `watch --help` and `status` with nothing
  *   attached (run inside a network namespace of our own, where no interface
  *   has a program and no bpffs is mounted), against that hello-world. `status`
  *   must ask `ip` for the links, so it also has a floor of its own: a compiled
@@ -24,7 +24,7 @@
  * tests: not part of `bun test`. Needs root, hyperfine, bpftool, ip and a built
  * dist/xdpwatch.
  *
- *   node_modules/.bin/bun scripts/bench-startup.ts [--rounds 10] [--runs 10] [--attach-runs 20] [--json]
+ *   node_modules/.bin/bun scripts/bench-startup.ts [--rounds 10] [--runs 10] [--attach-runs 20] [--json] [--bin FILE]
  */
 import { cpus, release } from "node:os";
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -44,8 +44,11 @@ const { values: opts } = parseArgs({
     runs: { type: "string", default: "10" },
     "attach-runs": { type: "string", default: "20" },
     json: { type: "boolean", default: false },
+    /** Another build to time the same way (an older commit's, say); the default is dist/xdpwatch. */
+    bin: { type: "string", default: BIN },
   },
 });
+const XDPWATCH = opts.bin;
 const ROUNDS = Number(opts.rounds);
 const RUNS = Number(opts.runs);
 const ATTACH_RUNS = Number(opts["attach-runs"]);
@@ -167,7 +170,7 @@ async function attachRounds(veth: Veth, hello: string, dir: string): Promise<Att
       rmSync(pins.dir, { recursive: true, force: true });
 
       const started = performance.now();
-      const proc = spawn([BIN, "watch", "-i", veth.host, "--duration", "0.01"]);
+      const proc = spawn([XDPWATCH, "watch", "-i", veth.host, "--duration", "0.01"]);
       const stderr = watchText(proc.stderr);
       const stdout = new Response(proc.stdout).text();
       await stderr.until(/watching \S+ \(/, 20_000);
@@ -198,11 +201,11 @@ await runMain("bench-startup.ts", async () => {
       {
         hello,
         "hello (--minify --bytecode, as xdpwatch)": helloBytecode,
-        "xdpwatch --help": `${BIN} --help`,
-        "xdpwatch --version": `${BIN} --version`,
-        "xdpwatch help watch": `${BIN} help watch`,
+        "xdpwatch --help": `${XDPWATCH} --help`,
+        "xdpwatch --version": `${XDPWATCH} --version`,
+        "xdpwatch watch --help": `${XDPWATCH} watch --help`,
         "compiled script running ip -j link show": ipLinks,
-        "xdpwatch status (nothing attached)": `${BIN} status`,
+        "xdpwatch status (nothing attached)": `${XDPWATCH} status`,
       },
       dir,
     );
