@@ -7,8 +7,8 @@
  * takes to start (scripts/bench-startup.ts). Here a line is one write(2) to fd 2.
  */
 import { createConsola, LogLevels, type LogObject, type LogType } from "consola/core";
-import { writeSync } from "node:fs";
-import { useColour } from "./output/terminal";
+import { fstatSync, writeSync } from "node:fs";
+import { colourWanted, isTerminalStat } from "./output/terminal";
 
 /** Everything written to stderr goes through here, in order: log lines and the entry point's error lines. */
 export function writeStderr(text: string): void {
@@ -38,10 +38,18 @@ const MARKS: Partial<Record<LogType, [icon: string, sgr: number]>> = {
   fatal: ["✖", 31],
 };
 
-/** Decided by setupLog; plain until then. */
-let colour = false;
+let colour: boolean | undefined;
+
+function stderrIsTerminal(): boolean {
+  try {
+    return isTerminalStat(fstatSync(2));
+  } catch {
+    return false;
+  }
+}
 
 function report(obj: LogObject): void {
+  colour ??= colourWanted(stderrIsTerminal());
   const text = obj.args.map((a) => (typeof a === "string" ? a : Bun.inspect(a, { colors: colour }))).join(" ");
   const mark = MARKS[obj.type];
   const icon = !mark ? "" : colour ? `\x1b[${mark[1]}m${mark[0]}\x1b[39m ` : `${mark[0]} `;
@@ -50,11 +58,9 @@ function report(obj: LogObject): void {
 
 export const log = createConsola({ reporters: [{ log: report }] });
 
-/** Levels from --verbose and --quiet; colours when stderr is a terminal. */
-export async function setupLog(opts: { verbose?: boolean; quiet?: boolean }): Promise<void> {
+export function setVerbosity(opts: { verbose?: boolean; quiet?: boolean }): void {
   if (opts.quiet) log.level = LogLevels.warn;
   else if (opts.verbose) log.level = LogLevels.debug;
-  colour = await useColour(2);
 }
 
 /** Says what is going on when `work` takes long enough to notice; silent when it is quick. */

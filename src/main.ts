@@ -11,7 +11,7 @@ import tags from "../dist/bpf/xdpwatch.tags.json" with { type: "json" };
 import { usageTexts } from "./commands" with { type: "macro" };
 import { examples, rootMeta, subCommands, type CommandName } from "./commands";
 import { EXIT, XwError } from "./errors";
-import { useColour } from "./output/terminal";
+import { colourWanted, isTerminal } from "./output/terminal";
 
 type Loaded = CommandDef<ArgsDef>;
 
@@ -34,7 +34,7 @@ async function usage(name?: CommandName): Promise<string> {
   const texts = await usageTexts();
   const rendered = name ? texts.commands[name] : texts.root;
   // citty colours by environment alone; colours belong on a terminal only.
-  const text = ((await useColour(1)) ? rendered : Bun.stripANSI(rendered)).trimEnd();
+  const text = (colourWanted(await isTerminal(1)) ? rendered : Bun.stripANSI(rendered)).trimEnd();
   const lines = name ? examples[name] : ["sudo xdpwatch doctor", "sudo xdpwatch watch -i eth0", "sudo xdpwatch top -i eth0"];
   return `${text}\n\nEXAMPLES\n\n${lines.map((l) => `  $ ${l}`).join("\n")}`;
 }
@@ -64,13 +64,13 @@ export async function runCli(rawArgs: string[]): Promise<number> {
     if (first.startsWith("-")) throw new XwError(`unknown option ${first}`, { exitCode: EXIT.usage, hint: "xdpwatch --help lists the commands" });
     if (!isCommand(first)) throw unknownCommand(first);
     if (rest.some((a) => HELP_FLAGS.includes(a))) return await help([first]);
-    const [cmd, { rejectUnknownArgs }, { runCommand }, { setupLog }] = await Promise.all([
+    const [cmd, { rejectUnknownArgs }, { runCommand }, { setVerbosity }] = await Promise.all([
       loadCommand(first),
       import("./commands/_args"),
       import("citty"),
       import("./log"),
     ]);
-    await setupLog({ verbose, quiet: rest.includes("--quiet") || rest.includes("-q") });
+    setVerbosity({ verbose, quiet: rest.includes("--quiet") || rest.includes("-q") });
     rejectUnknownArgs(rest, ((await cmd.args) ?? {}) as ArgsDef);
     await runCommand(cmd, { rawArgs: rest });
     return EXIT.ok;
