@@ -26,7 +26,7 @@
  *
  *   node_modules/.bin/bun scripts/bench-startup.ts [--rounds 10] [--runs 10] [--attach-runs 20] [--json] [--bin FILE]
  */
-import { cpus, release } from "node:os";
+import { cpus, loadavg, release } from "node:os";
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
@@ -192,6 +192,8 @@ const x = (v: number) => `${v.toFixed(2)}×`;
 
 await runMain("bench-startup.ts", async () => {
   requireTools("bench-startup.ts", ["hyperfine", "bpftool", "ip"]);
+  // Other work on the machine shows in the spreads; the 1-minute load says how much there was.
+  const loadBefore = loadavg()[0]!;
   const { result, leftBehind } = await onVeth(async (veth, dir) => {
     const hello = await compile(dir, "hello", HELLO);
     const helloBytecode = await compile(dir, "hello-bytecode", HELLO, ["--minify", "--bytecode", "--format=esm"]);
@@ -236,7 +238,7 @@ await runMain("bench-startup.ts", async () => {
     "watch: to its watching line": { ...spread(a.watching), x_floor: perRun(a.watching, floorAttached) },
     "watch --duration 0.01: to exit": { ...spread(a.exit), x_floor: perRun(a.exit, floorExit) },
   };
-  const machine = `${cpus()[0]?.model ?? "unknown CPU"}, ${cpus().length} CPUs, Linux ${release()}, Bun ${Bun.version}`;
+  const machine = `${cpus()[0]?.model ?? "unknown CPU"}, ${cpus().length} CPUs, Linux ${release()}, Bun ${Bun.version}; load average ${loadBefore.toFixed(1)} before, ${loadavg()[0]!.toFixed(1)} after`;
   if (opts.json) {
     console.log(JSON.stringify({ machine, quick, status_x_ip_floor: statusOverIp, attach }));
     return 0;
