@@ -36,7 +36,7 @@ import { alignColumns } from "../src/output/table";
 import { BPFFS, pinsAt } from "../src/xdp/pins";
 import { flushPage, possibleCpus, ringFor } from "../src/xdp/program";
 import { BIN, ROOT, type Veth } from "../test/support/kernel";
-import { onVeth, requireTools, runMain, spawn, watchText } from "./lib/traffic";
+import { cpuSeconds, onVeth, requireTools, runMain, spawn, watchText } from "./lib/traffic";
 
 const { values: opts } = parseArgs({
   options: {
@@ -123,13 +123,14 @@ async function quickCommands(ns: string, commands: Record<string, string>, dir: 
 }
 
 /** Wall milliseconds from spawn to exit of a command that must succeed. */
-async function timed(argv: string[]): Promise<number> {
+/** Wall and CPU (user + system) milliseconds, from spawn to exit, of a command that must succeed. */
+async function timed(argv: string[]): Promise<{ ms: number; cpuMs: number }> {
   const started = performance.now();
   const proc = spawn(argv);
   const [stderr, code] = await Promise.all([new Response(proc.stderr).text(), proc.exited, new Response(proc.stdout).text()]);
   const ms = performance.now() - started;
   if (code !== 0) throw new Error(`${argv.join(" ")} exited ${code}: ${stderr.trim()}`);
-  return ms;
+  return { ms, cpuMs: cpuSeconds(proc) * 1000 };
 }
 
 /** The embedded object as watch configures it (.rodata and ring size), so that the floor loads the same maps. */
@@ -153,21 +154,29 @@ interface AttachTimes {
   detach: number[];
   watching: number[];
   exit: number[];
+  /** CPU milliseconds of the floor's four processes, and of watch with every child it ran. */
+  floorCpu: number[];
+  watchCpu: number[];
 }
 
 /** Rounds of: hello, the floor's tools one by one, then watch; each process timed on its own. */
 async function attachRounds(veth: Veth, hello: string, dir: string): Promise<AttachTimes> {
   const object = configuredObject(dir);
   const pins = pinsAt(join(BPFFS, `xdpwatch-startup-${process.pid}`));
-  const t: AttachTimes = { hello: [], loadall: [], attach: [], detach: [], watching: [], exit: [] };
+  const t: AttachTimes = { hello: [], loadall: [], attach: [], detach: [], watching: [], exit: [], floorCpu: [], watchCpu: [] };
   try {
     for (let i = 0; i < ATTACH_RUNS; i++) {
-      t.hello.push(await timed([hello]));
+      const h = await timed([hello]);
       mkdirSync(pins.mapDir, { recursive: true });
-      t.loadall.push(await timed(["bpftool", "prog", "loadall", object, pins.dir, "type", "xdp", "pinmaps", pins.mapDir]));
-      t.attach.push(await timed(["ip", "link", "set", "dev", veth.host, "xdpdrv", "pinned", pins.prog]));
-      t.detach.push(await timed(["ip", "link", "set", "dev", veth.host, "xdpdrv", "off"]));
+      const load = await timed(["bpftool", "prog", "loadall", object, pins.dir, "type", "xdp", "pinmaps", pins.mapDir]);
+      const on = await timed(["ip", "link", "set", "dev", veth.host, "xdpdrv", "pinned", pins.prog]);
+      const off = await timed(["ip", "link", "set", "dev", veth.host, "xdpdrv", "off"]);
       rmSync(pins.dir, { recursive: true, force: true });
+      t.hello.push(h.ms);
+      t.loadall.push(load.ms);
+      t.attach.push(on.ms);
+      t.detach.push(off.ms);
+      t.floorCpu.push(h.cpuMs + load.cpuMs + on.cpuMs + off.cpuMs);
 
       const started = performance.now();
       const proc = spawn([XDPWATCH, "watch", "-i", veth.host, "--duration", "0.01"]);
@@ -179,6 +188,7 @@ async function attachRounds(veth: Veth, hello: string, dir: string): Promise<Att
       t.exit.push(performance.now() - started);
       await Promise.all([stderr.done, stdout]);
       if (code !== 0) throw new Error(`watch exited ${code}: ${stderr.text.trim()}`);
+      t.watchCpu.push(cpuSeconds(proc) * 1000);
     }
   } finally {
     rmSync(pins.dir, { recursive: true, force: true });
@@ -237,6 +247,13 @@ await runMain("bench-startup.ts", async () => {
     "floor to exit": spread(floorExit),
     "watch: to its watching line": { ...spread(a.watching), x_floor: perRun(a.watching, floorAttached) },
     "watch --duration 0.01: to exit": { ...spread(a.exit), x_floor: perRun(a.exit, floorExit) },
+    // The kernel's attach and detach (synchronize_rcu) slow down a lot on a busy machine, and the
+    // ratio with them: what xdpwatch adds over the floor, run by run, says more across machines.
+    "watch adds to attached": spread(a.watching.map((t, i) => t - floorAttached[i]!)),
+    "watch adds to exit": spread(a.exit.map((t, i) => t - floorExit[i]!)),
+    // CPU time suffers less than wall time from the rest of a busy machine.
+    "CPU, floor to exit": spread(a.floorCpu),
+    "CPU, watch to exit (with its children)": { ...spread(a.watchCpu), x_floor: perRun(a.watchCpu, a.floorCpu) },
   };
   const machine = `${cpus()[0]?.model ?? "unknown CPU"}, ${cpus().length} CPUs, Linux ${release()}, Bun ${Bun.version}; load average ${loadBefore.toFixed(1)} before, ${loadavg()[0]!.toFixed(1)} after`;
   if (opts.json) {
@@ -254,6 +271,10 @@ await runMain("bench-startup.ts", async () => {
       ...(["hello", "bpftool prog loadall", "ip link set … xdpdrv pinned", "ip link set … xdpdrv off", "floor to attached", "floor to exit"] as const).map((k) => row(k, attach[k])),
       row("watch: to its watching line", attach["watch: to its watching line"], x(attach["watch: to its watching line"].x_floor)),
       row("watch --duration 0.01: to exit", attach["watch --duration 0.01: to exit"], x(attach["watch --duration 0.01: to exit"].x_floor)),
+      row("watch adds to attached", attach["watch adds to attached"]),
+      row("watch adds to exit", attach["watch adds to exit"]),
+      row("CPU, floor to exit", attach["CPU, floor to exit"]),
+      row("CPU, watch to exit (with its children)", attach["CPU, watch to exit (with its children)"], x(attach["CPU, watch to exit (with its children)"].x_floor)),
     ]),
   );
   return 0;
