@@ -24,10 +24,10 @@
  * tests: not part of `bun test`. Needs root, hyperfine, bpftool, ip and a built
  * dist/xdpwatch.
  *
- *   node_modules/.bin/bun scripts/bench-startup.ts [--rounds 10] [--runs 10] [--attach-runs 20] [--json] [--bin FILE]
+ *   node_modules/.bin/bun scripts/bench-startup.ts [--rounds 12] [--runs 10] [--attach-runs 30] [--json] [--bin FILE]
  */
 import { cpus, loadavg, release } from "node:os";
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { withGlobal, withMaxEntries } from "../src/bpf/elf";
@@ -38,20 +38,32 @@ import { flushPage, possibleCpus, ringFor } from "../src/xdp/program";
 import { BIN, ROOT, type Veth } from "../test/support/kernel";
 import { cpuSeconds, onVeth, requireTools, runMain, spawn, watchText } from "./lib/traffic";
 
-const { values: opts } = parseArgs({
-  options: {
-    rounds: { type: "string", default: "10" },
-    runs: { type: "string", default: "10" },
-    "attach-runs": { type: "string", default: "20" },
-    json: { type: "boolean", default: false },
-    /** Another build to time the same way (an older commit's, say); the default is dist/xdpwatch. */
-    bin: { type: "string", default: BIN },
-  },
-});
-const XDPWATCH = opts.bin;
-const ROUNDS = Number(opts.rounds);
-const RUNS = Number(opts.runs);
-const ATTACH_RUNS = Number(opts["attach-runs"]);
+const USAGE = "usage: bench-startup.ts [--rounds N] [--runs N] [--attach-runs N] [--json] [--bin FILE]";
+
+function options() {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      options: {
+        rounds: { type: "string", default: "12" },
+        runs: { type: "string", default: "10" },
+        "attach-runs": { type: "string", default: "30" },
+        json: { type: "boolean", default: false },
+        /** Another build to time the same way (an older commit's, say); the default is dist/xdpwatch. */
+        bin: { type: "string", default: BIN },
+      },
+    }));
+  } catch (err) {
+    throw new Error(`${(err as Error).message}\n${USAGE}`);
+  }
+  const count = (name: "rounds" | "runs" | "attach-runs") => {
+    const n = Number(values[name]);
+    if (!Number.isInteger(n) || n < 1) throw new Error(`--${name} must be a whole number from 1, not "${values[name]}"\n${USAGE}`);
+    return n;
+  };
+  if (!existsSync(values.bin)) throw new Error(`--bin ${values.bin}: no such file`);
+  return { rounds: count("rounds"), runs: count("runs"), attachRuns: count("attach-runs"), json: values.json, bin: values.bin };
+}
 
 interface Spread {
   median: number;
@@ -101,14 +113,14 @@ console.log(links.length);
 /** Every run's milliseconds per command, round by round. */
 type Rounds = Record<string, number[][]>;
 
-/** hyperfine in `ns`, `ROUNDS` times, a different command first each round. */
-async function quickCommands(ns: string, commands: Record<string, string>, dir: string): Promise<Rounds> {
+/** hyperfine in `ns`, `rounds` times, a different command first each round. */
+async function quickCommands(ns: string, commands: Record<string, string>, dir: string, { rounds, runs }: { rounds: number; runs: number }): Promise<Rounds> {
   const names = Object.keys(commands);
   const times: Rounds = Object.fromEntries(names.map((k) => [k, []]));
-  for (let round = 0; round < ROUNDS; round++) {
+  for (let round = 0; round < rounds; round++) {
     const order = names.map((_, i) => names[(i + round) % names.length]!);
     const file = join(dir, `hyperfine-${round}.json`);
-    const argv = ["ip", "netns", "exec", ns, "hyperfine", "-N", "--style", "none", "--warmup", "2", "--runs", String(RUNS), "--export-json", file];
+    const argv = ["ip", "netns", "exec", ns, "hyperfine", "-N", "--style", "none", "--warmup", "2", "--runs", String(runs), "--export-json", file];
     for (const name of order) argv.push("--command-name", name, commands[name]!);
     const proc = spawn(argv);
     const [stderr, code] = await Promise.all([new Response(proc.stderr).text(), proc.exited, new Response(proc.stdout).text()]);
@@ -160,12 +172,12 @@ interface AttachTimes {
 }
 
 /** Rounds of: hello, the floor's tools one by one, then watch; each process timed on its own. */
-async function attachRounds(veth: Veth, hello: string, dir: string): Promise<AttachTimes> {
+async function attachRounds(veth: Veth, hello: string, dir: string, xdpwatch: string, runs: number): Promise<AttachTimes> {
   const object = configuredObject(dir);
   const pins = pinsAt(join(BPFFS, `xdpwatch-startup-${process.pid}`));
   const t: AttachTimes = { hello: [], loadall: [], attach: [], detach: [], watching: [], exit: [], floorCpu: [], watchCpu: [] };
   try {
-    for (let i = 0; i < ATTACH_RUNS; i++) {
+    for (let i = 0; i < runs; i++) {
       const h = await timed([hello]);
       mkdirSync(pins.mapDir, { recursive: true });
       const load = await timed(["bpftool", "prog", "loadall", object, pins.dir, "type", "xdp", "pinmaps", pins.mapDir]);
@@ -179,7 +191,7 @@ async function attachRounds(veth: Veth, hello: string, dir: string): Promise<Att
       t.floorCpu.push(h.cpuMs + load.cpuMs + on.cpuMs + off.cpuMs);
 
       const started = performance.now();
-      const proc = spawn([XDPWATCH, "watch", "-i", veth.host, "--duration", "0.01"]);
+      const proc = spawn([xdpwatch, "watch", "-i", veth.host, "--duration", "0.01"]);
       const stderr = watchText(proc.stderr);
       const stdout = new Response(proc.stdout).text();
       await stderr.until(/watching \S+ \(/, 20_000);
@@ -201,7 +213,9 @@ const row = (name: string, s: Spread, times?: string) => [name, ms(s.median), `$
 const x = (v: number) => `${v.toFixed(2)}×`;
 
 await runMain("bench-startup.ts", async () => {
+  const opts = options();
   requireTools("bench-startup.ts", ["hyperfine", "bpftool", "ip"]);
+  const xdpwatch = opts.bin;
   // Other work on the machine shows in the spreads; the 1-minute load says how much there was.
   const loadBefore = loadavg()[0]!;
   const { result, leftBehind } = await onVeth(async (veth, dir) => {
@@ -213,15 +227,16 @@ await runMain("bench-startup.ts", async () => {
       {
         hello,
         "hello (--minify --bytecode, as xdpwatch)": helloBytecode,
-        "xdpwatch --help": `${XDPWATCH} --help`,
-        "xdpwatch --version": `${XDPWATCH} --version`,
-        "xdpwatch watch --help": `${XDPWATCH} watch --help`,
+        "xdpwatch --help": `${xdpwatch} --help`,
+        "xdpwatch --version": `${xdpwatch} --version`,
+        "xdpwatch watch --help": `${xdpwatch} watch --help`,
         "compiled script running ip -j link show": ipLinks,
-        "xdpwatch status (nothing attached)": `${XDPWATCH} status`,
+        "xdpwatch status (nothing attached)": `${xdpwatch} status`,
       },
       dir,
+      opts,
     );
-    const attach = await attachRounds(veth, hello, dir);
+    const attach = await attachRounds(veth, hello, dir, xdpwatch, opts.attachRuns);
     return { quick, attach };
   });
   if (leftBehind.length > 0) throw new Error(`left behind: ${leftBehind.join("; ")}`);
@@ -261,10 +276,10 @@ await runMain("bench-startup.ts", async () => {
     return 0;
   }
   console.log(`${machine}\n`);
-  console.log(`hyperfine, ${ROUNDS} rounds of ${RUNS} runs, in a network namespace with nothing attached:`);
+  console.log(`hyperfine, ${opts.rounds} rounds of ${opts.runs} runs, in a network namespace with nothing attached:`);
   console.log(alignColumns([["command", "median", "p25–p75", "× hello", "runs"], ...Object.entries(quick).map(([k, s]) => row(k, s, x(s.x_hello)))]));
   console.log(`status against its own floor (the compiled script running ip): ${x(statusOverIp)}`);
-  console.log(`\nattaching to a veth, ${ATTACH_RUNS} rounds, each process timed from spawn to exit:`);
+  console.log(`\nattaching to a veth, ${opts.attachRuns} rounds, each process timed from spawn to exit:`);
   console.log(
     alignColumns([
       ["step", "median", "p25–p75", "× floor", "runs"],
