@@ -1,5 +1,6 @@
 /** Compiles the XDP program and the bench's empty baseline into dist/bpf/, the objects the binary embeds. */
-import { mkdirSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { programTags } from "../src/bpf/tag";
 import { XwError } from "../src/errors";
 import { compileBpf } from "../src/tools/clang";
 
@@ -14,3 +15,5 @@ try {
   console.error(`build-bpf: ${err.message}${err.hint ? `\n${err.hint}` : ""}`);
   process.exit(1);
 }
+// The tags the kernel will give the program, for `xdpwatch --version`: hashed here, not at every start.
+writeFileSync("dist/bpf/xdpwatch.tags.json", `${JSON.stringify(programTags(new Uint8Array(readFileSync("dist/bpf/xdpwatch.o"))))}\n`);

@@ -25,7 +25,7 @@ if (!bpf.ok) {
 
 const built: string[] = [];
 for (const [target, out] of TARGETS) {
-  const r = sh(["bun", "build", "--compile", "--minify", "--bytecode", "--format=esm", `--target=${target}`, "src/main.ts", "--outfile", out]);
+  const r = sh(["bun", "build", "--compile", "--minify", "--bytecode", "--splitting", "--format=esm", `--target=${target}`, "src/main.ts", "--outfile", out]);
   if (r.ok) built.push(out);
   // Cross-compiling fetches that platform's Bun runtime from the npm registry; say so when it cannot.
   else console.error(`skipped ${out}: ${r.stderr.trim().split("\n").at(-1)}`);

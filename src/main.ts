@@ -1,55 +1,76 @@
 #!/usr/bin/env bun
-import { stripAnsi } from "consola/utils";
-import { defineCommand, renderUsage, runCommand, type ArgsDef, type CommandDef } from "citty";
-import pkg from "../package.json" with { type: "json" };
+/**
+ * The entry point: help, the version, or one command; any error becomes one
+ * line and an exit code. It imports only what every run needs: a command,
+ * citty and the logger load when used, so that --help, --version and
+ * `status` start about as fast as Bun itself (scripts/bench-startup.ts).
+ */
+import type { ArgsDef, CommandDef } from "citty";
+// Hashed from the embedded object by scripts/build-bpf.ts (test/bpf/tag.test.ts checks them against the kernel).
+import tags from "../dist/bpf/xdpwatch.tags.json" with { type: "json" };
+import { usageTexts } from "./commands" with { type: "macro" };
+import { examples, rootMeta, subCommands, type CommandName } from "./commands";
 import { EXIT, XwError } from "./errors";
-import { log, setVerbosity } from "./log";
-import { rejectUnknownArgs } from "./commands/_args";
-import { examples, subCommands } from "./commands";
-
-
-export const main = defineCommand({
-  meta: {
-    name: "xdpwatch",
-    version: pkg.version,
-    description: "See, at XDP speed, which sources send packets to an interface",
-  },
-  subCommands,
-});
+import { colourWanted, isTerminal } from "./output/terminal";
 
 type Loaded = CommandDef<ArgsDef>;
 
-async function findCommand(rawArgs: string[]): Promise<{ cmd: Loaded; name?: string; rest: string[] }> {
-  const name = rawArgs[0];
-  if (name && name in subCommands) {
-    const cmd = (await subCommands[name as keyof typeof subCommands]()) as Loaded;
-    return { cmd, name, rest: rawArgs.slice(1) };
-  }
-  return { cmd: main as Loaded, rest: rawArgs };
+const HELP_FLAGS = ["--help", "-h"];
+
+function isCommand(name: string): name is CommandName {
+  return Object.hasOwn(subCommands, name);
 }
 
-async function usage(cmd: Loaded, name?: string): Promise<string> {
-  const rendered = await renderUsage(cmd, cmd === main ? undefined : (main as Loaded));
+function unknownCommand(name: string): XwError {
+  return new XwError(`unknown command "${name}"`, { exitCode: EXIT.usage, hint: "xdpwatch --help lists the commands" });
+}
+
+async function loadCommand(name: CommandName): Promise<Loaded> {
+  return (await subCommands[name]()) as Loaded;
+}
+
+/** citty's usage, rendered at build time (see usageTexts), without colours off a terminal, and examples. */
+async function usage(name?: CommandName): Promise<string> {
+  const texts = await usageTexts();
+  const rendered = name ? texts.commands[name] : texts.root;
   // citty colours by environment alone; colours belong on a terminal only.
-  const text = (process.stdout.isTTY && !process.env.NO_COLOR ? rendered : stripAnsi(rendered)).trimEnd();
-  const lines = name ? examples[name as keyof typeof examples] : ["sudo xdpwatch doctor", "sudo xdpwatch watch -i eth0", "sudo xdpwatch top -i eth0"];
+  const text = (colourWanted(await isTerminal(1)) ? rendered : Bun.stripANSI(rendered)).trimEnd();
+  const lines = name ? examples[name] : ["sudo xdpwatch doctor", "sudo xdpwatch watch -i eth0", "sudo xdpwatch top -i eth0"];
   return `${text}\n\nEXAMPLES\n\n${lines.map((l) => `  $ ${l}`).join("\n")}`;
+}
+
+/** `xdpwatch help [CMD]` and `xdpwatch --help [CMD]`: the same usage as `xdpwatch [CMD] --help`. */
+async function help(args: string[]): Promise<number> {
+  const [name, extra] = args.filter((a) => !HELP_FLAGS.includes(a));
+  if (extra !== undefined) throw new XwError(`unexpected argument "${extra}"`, { exitCode: EXIT.usage, hint: "xdpwatch help COMMAND" });
+  if (name !== undefined && !isCommand(name)) throw unknownCommand(name);
+  console.log(`${await usage(name)}\n`);
+  return EXIT.ok;
 }
 
 export async function runCli(rawArgs: string[]): Promise<number> {
   const verbose = rawArgs.includes("--verbose");
-  setVerbosity({ verbose, quiet: rawArgs.includes("--quiet") || rawArgs.includes("-q") });
   try {
-    if (rawArgs.length === 1 && (rawArgs[0] === "--version" || rawArgs[0] === "-v")) {
-      console.log(await versionText());
+    const [first, ...rest] = rawArgs;
+    if (first === undefined) {
+      console.log(`${await usage()}\n`);
+      return EXIT.usage;
+    }
+    if (rawArgs.length === 1 && (first === "--version" || first === "-v")) {
+      console.log(versionText());
       return EXIT.ok;
     }
-    const { cmd, name, rest } = await findCommand(rawArgs);
-    if (rest.includes("--help") || rest.includes("-h") || !name) {
-      if (!name && rest.length > 0 && !rest[0]!.startsWith("-")) throw new XwError(`unknown command "${rest[0]}"`, { exitCode: EXIT.usage, hint: "xdpwatch --help lists the commands" });
-      console.log(`${await usage(cmd, name)}\n`);
-      return name || rest.length > 0 ? EXIT.ok : EXIT.usage;
-    }
+    if (first === "help" || HELP_FLAGS.includes(first)) return await help(rest);
+    if (first.startsWith("-")) throw new XwError(`unknown option ${first}`, { exitCode: EXIT.usage, hint: "xdpwatch --help lists the commands" });
+    if (!isCommand(first)) throw unknownCommand(first);
+    if (rest.some((a) => HELP_FLAGS.includes(a))) return await help([first]);
+    const [cmd, { rejectUnknownArgs }, { runCommand }, { setVerbosity }] = await Promise.all([
+      loadCommand(first),
+      import("./commands/_args"),
+      import("citty"),
+      import("./log"),
+    ]);
+    setVerbosity({ verbose, quiet: rest.includes("--quiet") || rest.includes("-q") });
     rejectUnknownArgs(rest, ((await cmd.args) ?? {}) as ArgsDef);
     await runCommand(cmd, { rawArgs: rest });
     return EXIT.ok;
@@ -59,16 +80,14 @@ export async function runCli(rawArgs: string[]): Promise<number> {
 }
 
 /** The version, and the embedded program's tag as `bpftool prog show` will print it. */
-async function versionText(): Promise<string> {
-  const { embeddedObjectBytes } = await import("./bpf/embedded");
-  const { programTags } = await import("./bpf/tag");
-  const tags = programTags(await embeddedObjectBytes());
-  return `xdpwatch ${pkg.version}\nprogram xdpwatch tag ${tags.sha256} (kernels before 6.18: ${tags.sha1})`;
+function versionText(): string {
+  return `xdpwatch ${rootMeta.version}\nprogram xdpwatch tag ${tags.sha256} (kernels before 6.18: ${tags.sha1})`;
 }
 
 /** One line a user can act on (and a hint), on stderr; a stack trace only with --verbose. */
-function reportError(err: unknown, verbose: boolean): number {
-  const line = (text: string) => process.stderr.write(`xdpwatch: ${text}\n`);
+async function reportError(err: unknown, verbose: boolean): Promise<number> {
+  const { log, writeStderr } = await import("./log");
+  const line = (text: string) => writeStderr(`xdpwatch: ${text}\n`);
   if (err instanceof XwError) {
     line(`error: ${err.message}`);
     if (err.hint) line(`hint: ${err.hint}`);

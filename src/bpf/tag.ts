@@ -4,8 +4,9 @@
  * loads them: a map reference becomes an ld_imm64 marked BPF_PSEUDO_MAP_FD (a
  * global's, BPF_PSEUDO_MAP_VALUE), whose fd and offset the kernel leaves out.
  * Kernels from 6.18 hash with SHA-256, earlier ones with SHA-1; both are given.
+ * Bun's own hasher, not node:crypto: loading that module costs more than the
+ * rest of `xdpwatch --version`.
  */
-import { createHash } from "node:crypto";
 import { SHT_REL, sections, symbolSection } from "./elf";
 
 const BPF_PSEUDO_MAP_FD = 1;
@@ -33,6 +34,6 @@ export function programTags(elf: Uint8Array, section = "xdp"): ProgramTags {
       insns.fill(0, at + 12, at + 16);
     }
   }
-  const tag = (alg: string) => createHash(alg).update(insns).digest("hex").slice(0, 16);
+  const tag = (alg: "sha256" | "sha1") => new Bun.CryptoHasher(alg).update(insns).digest("hex").slice(0, 16);
   return { sha256: tag("sha256"), sha1: tag("sha1") };
 }

@@ -159,8 +159,8 @@ export async function runChecks(iface?: string): Promise<CheckResult[]> {
 
 /** The required checks, before anything is attached: the first failure stops with doctor's words. */
 export async function preflight(): Promise<void> {
-  for (const check of [kernelCheck, privilegesCheck, ipCheck, bpftoolCheck, stdbufCheck]) {
-    const r = await check();
-    if (!r.ok) throw new XwError(r.detail, { hint: r.fix ? `fix: ${r.fix}` : undefined });
-  }
+  // Run together (ip and bpftool are asked for their versions at once): a script waits for start-up.
+  const results = await Promise.all([kernelCheck, privilegesCheck, ipCheck, bpftoolCheck, stdbufCheck].map((check) => check()));
+  const failed = results.find((r) => !r.ok);
+  if (failed) throw new XwError(failed.detail, { hint: failed.fix ? `fix: ${failed.fix}` : undefined });
 }

@@ -52,7 +52,7 @@ export async function findOurs(link: ip.Link, pins: Pins): Promise<ip.AttachedPr
   if (link.xdp.length === 0) return undefined;
   const pinned = hasPins(pins) ? await bpftool.showPinnedProg(pins.prog) : undefined;
   if (pinned) return link.xdp.find((p) => p.id === pinned.id);
-  const tags = await embeddedTags();
+  const tags = embeddedTags();
   return link.xdp.find((p) => tags.includes(p.tag));
 }
 

@@ -8,9 +8,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { XwError } from "../errors";
 import { embeddedObjectBytes } from "../bpf/embedded";
+import builtTags from "../../dist/bpf/xdpwatch.tags.json" with { type: "json" };
 import { expressionBody } from "../bpf/cbpf";
 import { withGlobal, withMaxEntries, withPlaceholder } from "../bpf/elf";
-import { programTags } from "../bpf/tag";
 import { CONFIG_SYMBOL, EXPR_INSNS, EXPR_SECTION, encodeCidrKey, encodeConfig, PAGE_SIZE, type ProgramConfig } from "../bpf/layout";
 import type { Cidr } from "../net/cidr";
 import * as bpftool from "../tools/bpftool";
@@ -50,15 +50,9 @@ export function flushPage(ring: Ring): number {
   return ring.cpus << ring.shift;
 }
 
-let tagsOnce: Promise<string[]> | undefined;
-
-/** The embedded program's tags, as the kernel computes them (SHA-256 from 6.18, SHA-1 before). */
-export function embeddedTags(): Promise<string[]> {
-  tagsOnce ??= embeddedObjectBytes().then((elf) => {
-    const tags = programTags(elf);
-    return [tags.sha256, tags.sha1];
-  });
-  return tagsOnce;
+/** The embedded program's tags, as the kernel computes them (SHA-256 from 6.18, SHA-1 before): hashed by scripts/build-bpf.ts. */
+export function embeddedTags(): string[] {
+  return [builtTags.sha256, builtTags.sha1];
 }
 
 /** The ranges of --block and --src go into their tries before the program is attached. */
