@@ -68,7 +68,6 @@ export default defineCommand({
         };
         let first = true;
         return {
-          doing: "counting sources on",
           // The first round only waits: a table comes every interval, not at start.
           async step() {
             if (!first) await show();

@@ -54,7 +54,6 @@ export default defineCommand({
           if (count !== undefined && printed >= count) stop.stop("count");
         };
         return {
-          doing: "watching",
           async step() {
             const { packets, stats } = await reader.poll();
             emit(packets);

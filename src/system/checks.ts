@@ -7,7 +7,7 @@ import { existsSync, readFileSync, readlinkSync } from "node:fs";
 import { release } from "node:os";
 import { basename } from "node:path";
 import { XwError } from "../errors";
-import { linkKind, showLink } from "../tools/ip";
+import { showLink } from "../tools/ip";
 import { findTool, installFix, run } from "../tools/run";
 import { tcpdumpVersion } from "../tools/tcpdump";
 import { isBpffs } from "../xdp/pins";
@@ -140,7 +140,7 @@ export async function interfaceCheck(iface: string): Promise<CheckResult> {
   const link = findTool("ip") ? await showLink(iface).catch(() => undefined) : undefined;
   if (!link)
     return { name: `interface ${iface}`, ok: false, required: true, detail: `no interface named "${iface}" in this network namespace`, fix: "`ip link` lists interfaces" };
-  const driver = driverOf(iface) ?? (await linkKind(iface)) ?? "unknown driver";
+  const driver = driverOf(iface) ?? link.kind ?? "unknown driver";
   const native = NATIVE_XDP_DRIVERS.has(driver);
   const attached = link.xdp.map((p) => `id ${p.id} ${p.name} (${p.mode})`).join(", ");
   return {

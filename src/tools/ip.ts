@@ -14,6 +14,7 @@ const LinkSchema = v.looseObject({
   ifindex: v.number(),
   ifname: v.string(),
   operstate: v.optional(v.string()),
+  linkinfo: v.optional(v.looseObject({ info_kind: v.optional(v.string()) })),
   xdp: v.optional(
     v.looseObject({
       mode: v.number(),
@@ -37,6 +38,8 @@ export interface Link {
   operstate?: string;
   /** Programs attached at the XDP hook (more than one only in "multi" mode). */
   xdp: AttachedProgram[];
+  /** The kind of a virtual device (veth, bridge, vlan, …), when `ip -d` was asked. */
+  kind?: string;
 }
 
 function toLink(raw: v.InferOutput<typeof LinkSchema>): Link {
@@ -45,7 +48,7 @@ function toLink(raw: v.InferOutput<typeof LinkSchema>): Link {
   for (const a of entries) {
     xdp.push({ id: a.prog.id, name: a.prog.name ?? "", tag: a.prog.tag ?? "", mode: ATTACHED_MODES[a.mode] ?? String(a.mode) });
   }
-  return { ifindex: raw.ifindex, ifname: raw.ifname, operstate: raw.operstate, xdp };
+  return { ifindex: raw.ifindex, ifname: raw.ifname, operstate: raw.operstate, xdp, kind: raw.linkinfo?.info_kind };
 }
 
 function parseLinks(stdout: string): Link[] {
@@ -54,22 +57,14 @@ function parseLinks(stdout: string): Link[] {
   return parsed.output.map(toLink);
 }
 
-/** Undefined when the interface does not exist (in this network namespace). */
+/** Undefined when the interface does not exist (in this network namespace). With details: its kind too. */
 export async function showLink(iface: string): Promise<Link | undefined> {
-  const res = await run(["ip", "-j", "link", "show", "dev", iface], { allowFailure: true });
+  const res = await run(["ip", "-j", "-d", "link", "show", "dev", iface], { allowFailure: true });
   if (res.exitCode !== 0) {
     if (/does not exist|Cannot find device/.test(res.stderr)) return undefined;
     throw new XwError(`ip link show ${iface} failed: ${res.stderr.trim()}`);
   }
   return parseLinks(res.stdout)[0];
-}
-
-/** The link's kind as `ip -d` names it (veth, bond, …), for virtual devices that have no driver. */
-export async function linkKind(iface: string): Promise<string | undefined> {
-  const res = await run(["ip", "-j", "-d", "link", "show", "dev", iface], { allowFailure: true });
-  if (res.exitCode !== 0) return undefined;
-  const parsed = v.safeParse(v.array(v.looseObject({ linkinfo: v.optional(v.looseObject({ info_kind: v.optional(v.string()) })) })), JSON.parse(res.stdout));
-  return parsed.success ? parsed.output[0]?.linkinfo?.info_kind : undefined;
 }
 
 export async function listLinks(): Promise<Link[]> {

@@ -218,7 +218,7 @@ async function attachWithFallback(link: ip.Link, mode: ModeChoice, prog: string)
     });
     return mode;
   }
-  if ((await ip.linkKind(iface)) === "veth") {
+  if (link.kind === "veth") {
     // Measured (scripts/bench-veth-mode.ts, iperf3): native XDP on veth cuts TCP through it
     // to about a quarter even with an empty program (GRO is lost); generic keeps about all of it.
     log.info(`${iface} is a veth: generic mode, which costs its TCP traffic least (--mode native to override)`);

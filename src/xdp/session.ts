@@ -62,10 +62,11 @@ export interface Session {
   stop: Stop;
 }
 
+/** What the start-up line says each command does. */
+const DOING: Record<SessionOptions["command"], string> = { watch: "watching", top: "counting sources on" };
+
 /** What a command does inside the scaffold. */
 export interface SessionLoop {
-  /** What the start-up line says the run does ("watching", "counting sources on"). */
-  doing: string;
   /** One round of reading and showing; returns the ms to wait before the next. */
   step(): Promise<number>;
   /** The last read, once detached; its counters are the summary's. */
@@ -97,11 +98,12 @@ export async function runSession(opts: SessionOptions, makeLoop: (s: Session) =>
     const att = attached;
     log.debug(`attached program id ${att.progId} in ${(performance.now() - started).toFixed(0)} ms`);
     if (opts.durationSec !== undefined) timer = setTimeout(() => stop.stop("duration"), opts.durationSec * 1000);
+    // Said as soon as the program counts; the reader's bpftool starts after (the ring keeps what comes meanwhile).
+    log.info(`${DOING[opts.command]} ${att.ref.name} (${att.mode} mode, program id ${att.progId}); Ctrl-C to stop`);
+    if (opts.describe) log.info(`filters: ${opts.describe}`);
     reader = new Reader(att.pins, att.ring);
     const loop = makeLoop({ attached: att, reader, stop });
     const follow = interfaceFollower(att, stop);
-    log.info(`${loop.doing} ${att.ref.name} (${att.mode} mode, program id ${att.progId}); Ctrl-C to stop`);
-    if (opts.describe) log.info(`filters: ${opts.describe}`);
     while (!stop.stopped) {
       const wait = await loop.step();
       await follow();
