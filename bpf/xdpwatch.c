@@ -3,9 +3,15 @@
  * xdpwatch: account for every frame, log IP sources to a per-CPU ring, count
  * per source, drop blocked ranges. Everything else passes untouched: a frame
  * this program cannot parse is counted as malformed and passed, never dropped.
+ *
+ * The fast path is the default configuration (log every packet): parsers
+ * write the record's fields straight from the frame into the ring slot as
+ * they go, and what only a feature needs (the source key of block, --src and
+ * top) is built inside that feature's branch, which the verifier removes when
+ * the configuration turns it off. `bench` holds this path to a reference
+ * program doing the same job with the least code (bpf/minimal.c).
  */
 #include <linux/bpf.h>
-#include <linux/if_ether.h>
 #include <linux/in.h>
 #include <linux/ip.h>
 #include <linux/ipv6.h>
@@ -56,12 +62,20 @@ struct {
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 } xw_block SEC(".maps"), xw_src_filter SEC(".maps");
 
-#ifndef barrier
-#define barrier() asm volatile("" ::: "memory")
-#endif
+#define likely(x) __builtin_expect(!!(x), 1)
+#define unlikely(x) __builtin_expect(!!(x), 0)
 
-struct hdr_cursor {
-	void *pos;
+/* Features that look the source up in a map, and so need its key. */
+#define XW_F_NEED_KEY (XW_F_BLOCK | XW_F_SRC_FILTER | XW_F_SOURCES)
+/* Features that may reject a packet after its ports are known: matches(). */
+#define XW_F_FILTERS (XW_F_SRC_FILTER | XW_F_PROTO_FILTER | XW_F_PORT_FILTER)
+
+/* Not linux/if_ether.h's packed struct: this one is 2-byte aligned, so the
+ * ethertype is one 16-bit load rather than two byte loads and a shift. */
+struct eth_hdr {
+	__u8 dst[6];
+	__u8 src[6];
+	__be16 proto;
 };
 
 struct vlan_hdr {
@@ -69,149 +83,124 @@ struct vlan_hdr {
 	__be16 encap_proto;
 };
 
-/* What the parsers learn about one packet. */
-struct flow {
-	struct xw_cidr_key src; /* prefixlen 128, IPv4 mapped into IPv6 */
-	__u16 sport;
-	__u16 dport;
-	__u16 vlan;
-	__u8 proto;
-	__u8 family;
-};
-
-static __always_inline int proto_is_vlan(__u16 h_proto)
+static __always_inline int proto_is_vlan(__be16 proto)
 {
-	return h_proto == bpf_htons(ETH_P_8021Q) || h_proto == bpf_htons(ETH_P_8021AD);
+	return proto == bpf_htons(0x8100) || proto == bpf_htons(0x88a8);
 }
 
-/* Returns the inner ethertype (network order), or -1 if the frame ends inside
- * the Ethernet header or a VLAN tag. */
-static __always_inline int parse_ethhdr(struct hdr_cursor *c, void *data_end, __u16 *vlan)
+/* Returns the L4 header (ports or not), or NULL when the IPv4 header is cut
+ * short or lies about itself (IHL below 5 or past the frame, a version other
+ * than 4). Sets *ports to 0 for a non-first fragment: its payload has no L4
+ * header. */
+static __always_inline void *parse_ipv4(void *pos, void *data_end, struct xw_record *r, int *ports)
 {
-	struct ethhdr *eth = c->pos;
-	__u16 h_proto;
+	struct iphdr *iph = pos;
+	__u8 vihl;
 
-	if ((void *)(eth + 1) > data_end)
-		return -1;
-	c->pos = eth + 1;
-	h_proto = eth->h_proto;
+	if (unlikely((void *)(iph + 1) > data_end))
+		return NULL;
+	/* Version 4 and IHL 5..15 in one unsigned comparison of the first byte. */
+	vihl = *(__u8 *)iph;
+	if (unlikely((__u8)(vihl - 0x45) > 0x4f - 0x45))
+		return NULL;
+	pos += (vihl & 0x0f) * 4;
+	if (unlikely(pos > data_end))
+		return NULL;
 
-	/* The verifier needs a bounded loop; deeper stacks than QinQ are left as
-	 * "not IP" rather than parsed. */
-#pragma unroll
-	for (int i = 0; i < XW_VLAN_MAX_DEPTH; i++) {
-		struct vlan_hdr *vh = c->pos;
-
-		if (!proto_is_vlan(h_proto))
-			break;
-		if ((void *)(vh + 1) > data_end)
-			return -1;
-		if (i == 0)
-			*vlan = bpf_ntohs(vh->tci) & 0x0fff;
-		h_proto = vh->encap_proto;
-		c->pos = vh + 1;
-	}
-	return h_proto;
-}
-
-/* Returns the L4 protocol, or -1 for a header that is truncated or lies about
- * itself (IHL below 5 or past the frame, wrong version). Sets *l4 to 0 for a
- * non-first fragment, whose payload has no L4 header. */
-static __always_inline int parse_iphdr(struct hdr_cursor *c, void *data_end, struct flow *f,
-				       int *l4)
-{
-	struct iphdr *iph = c->pos;
-	int hdrsize;
-
-	if ((void *)(iph + 1) > data_end)
-		return -1;
-	if (iph->version != 4)
-		return -1;
-	hdrsize = iph->ihl * 4;
-	if (hdrsize < (int)sizeof(*iph))
-		return -1;
-	if (c->pos + hdrsize > data_end)
-		return -1;
-	c->pos += hdrsize;
-
-	f->family = XW_FAMILY_IPV4;
-	f->src.addr[2] = bpf_htonl(0xffff);
-	f->src.addr[3] = iph->saddr;
-	*l4 = !(iph->frag_off & bpf_htons(0x1fff));
-	return iph->protocol;
+	r->addr[0] = iph->saddr;
+	r->addr[1] = 0;
+	r->addr[2] = 0;
+	r->addr[3] = 0;
+	r->proto = iph->protocol;
+	r->family = XW_FAMILY_IPV4;
+	*ports = !(iph->frag_off & bpf_htons(0x1fff));
+	return pos;
 }
 
 /* Extension headers are not walked: the protocol is the first next-header
  * value, and ports are read only when it is TCP or UDP. */
-static __always_inline int parse_ipv6hdr(struct hdr_cursor *c, void *data_end, struct flow *f)
+static __always_inline void *parse_ipv6(void *pos, void *data_end, struct xw_record *r)
 {
-	struct ipv6hdr *ip6h = c->pos;
+	struct ipv6hdr *ip6h = pos;
 
-	if ((void *)(ip6h + 1) > data_end)
-		return -1;
-	if (ip6h->version != 6)
-		return -1;
-	c->pos = ip6h + 1;
-
-	f->family = XW_FAMILY_IPV6;
-	__builtin_memcpy(f->src.addr, &ip6h->saddr, sizeof(f->src.addr));
-	return ip6h->nexthdr;
+	if (unlikely((void *)(ip6h + 1) > data_end))
+		return NULL;
+	if (unlikely(ip6h->version != 6))
+		return NULL;
+	__builtin_memcpy(r->addr, &ip6h->saddr, sizeof(r->addr));
+	r->proto = ip6h->nexthdr;
+	r->family = XW_FAMILY_IPV6;
+	return ip6h + 1;
 }
 
-/* Returns -1 when a TCP or UDP header is cut short. */
-static __always_inline int parse_ports(struct hdr_cursor *c, void *data_end, struct flow *f)
+/* Returns -1 when a TCP or UDP header is cut short. Ports stay 0 otherwise. */
+static __always_inline int parse_ports(void *pos, void *data_end, struct xw_record *r)
 {
-	if (f->proto == IPPROTO_TCP) {
-		struct tcphdr *th = c->pos;
+	struct udphdr *uh = pos; /* TCP's ports lie where UDP's do */
+	int size;
 
-		if ((void *)(th + 1) > data_end)
-			return -1;
-		f->sport = th->source;
-		f->dport = th->dest;
-	} else if (f->proto == IPPROTO_UDP) {
-		struct udphdr *uh = c->pos;
-
-		if ((void *)(uh + 1) > data_end)
-			return -1;
-		f->sport = uh->source;
-		f->dport = uh->dest;
-	}
+	if (r->proto == IPPROTO_UDP)
+		size = sizeof(struct udphdr);
+	else if (r->proto == IPPROTO_TCP)
+		size = sizeof(struct tcphdr);
+	else
+		return 0;
+	if (unlikely(pos + size > data_end))
+		return -1;
+	r->sport = uh->source;
+	r->dport = uh->dest;
 	return 0;
 }
 
-static __always_inline int port_allowed(__u16 port_be)
+/* Source addresses as the tries and xw_sources key them: IPv4 mapped into IPv6. */
+static __always_inline void source_key(struct xw_cidr_key *k, const struct xw_record *r)
+{
+	k->prefixlen = 128;
+	if (r->family == XW_FAMILY_IPV4) {
+		k->addr[0] = 0;
+		k->addr[1] = 0;
+		k->addr[2] = bpf_htonl(0xffff);
+		k->addr[3] = r->addr[0];
+	} else {
+		__builtin_memcpy(k->addr, r->addr, sizeof(k->addr));
+	}
+}
+
+static __always_inline int port_allowed(__be16 port_be)
 {
 	__u16 port = bpf_ntohs(port_be);
 
 	return (xw_cfg.ports[port >> 6] >> (port & 63)) & 1;
 }
 
-static __always_inline int matches_filters(struct flow *f)
+/* The filters of watch and top, each behind its own flag. A new filter step
+ * goes here, behind a flag of its own, so that it costs nothing when off. */
+static __always_inline int matches(const struct xw_record *r, struct xw_cidr_key *key)
 {
-	if ((xw_cfg.flags & XW_F_SRC_FILTER) && !bpf_map_lookup_elem(&xw_src_filter, &f->src))
+	if ((xw_cfg.flags & XW_F_SRC_FILTER) && !bpf_map_lookup_elem(&xw_src_filter, key))
 		return 0;
-	if ((xw_cfg.flags & XW_F_PROTO_FILTER) && !((xw_cfg.protos[f->proto >> 3] >> (f->proto & 7)) & 1))
+	if ((xw_cfg.flags & XW_F_PROTO_FILTER) && !((xw_cfg.protos[r->proto >> 3] >> (r->proto & 7)) & 1))
 		return 0;
 	if ((xw_cfg.flags & XW_F_PORT_FILTER) &&
-	    !((f->sport || f->dport) && (port_allowed(f->sport) || port_allowed(f->dport))))
+	    !((r->sport || r->dport) && (port_allowed(r->sport) || port_allowed(r->dport))))
 		return 0;
 	return 1;
 }
 
 /* Exact per-source counts: per-CPU values need no atomics, and a lost insert
  * race (another CPU added the key first) falls back to that CPU's new entry. */
-static __always_inline void count_source(struct flow *f, __u64 len, struct xw_stats *stats)
+static __always_inline void count_source(struct xw_cidr_key *key, __u64 len, struct xw_stats *stats)
 {
-	struct xw_source_value *v = bpf_map_lookup_elem(&xw_sources, f->src.addr);
+	struct xw_source_value *v = bpf_map_lookup_elem(&xw_sources, key->addr);
 
 	if (!v) {
 		struct xw_source_value init = { .packets = 1, .bytes = len };
 
-		if (!bpf_map_update_elem(&xw_sources, f->src.addr, &init, BPF_NOEXIST)) {
+		if (!bpf_map_update_elem(&xw_sources, key->addr, &init, BPF_NOEXIST)) {
 			stats->new_sources++;
 			return;
 		}
-		v = bpf_map_lookup_elem(&xw_sources, f->src.addr);
+		v = bpf_map_lookup_elem(&xw_sources, key->addr);
 		if (!v)
 			return;
 	}
@@ -219,101 +208,122 @@ static __always_inline void count_source(struct flow *f, __u64 len, struct xw_st
 	v->bytes += len;
 }
 
-/* The slot is overwritten whether or not it was read: the reader re-reads the
- * head after copying and counts what was overwritten meanwhile as lost, so the
- * fast path never waits or checks. */
-static __always_inline int write_record(struct xw_stats *stats, struct flow *f, __u64 len)
+/* The ring slot the next logged record goes to, or NULL when this CPU has no
+ * ring. Parsers fill it before the packet is known to be logged: the reader
+ * never trusts the slot at the head (it may be half written), and the head
+ * moves only once the record is whole. */
+static __always_inline struct xw_record *ring_slot(__u64 head)
 {
-	__u64 head = stats->outcome[XW_LOGGED];
 	__u32 shift = xw_cfg.ring_shift;
 	__u32 page_idx = (bpf_get_smp_processor_id() << shift) |
 			 ((head >> XW_PAGE_SHIFT) & ((1U << shift) - 1));
 	struct xw_page *page = bpf_map_lookup_elem(&xw_ring, &page_idx);
-	struct xw_record *r;
 
-	if (!page)
-		return -1;
-	r = (struct xw_record *)&page->words[(head & (XW_PAGE_RECORDS - 1)) * XW_RECORD_WORDS];
-	r->seq = (__u32)head;
-	barrier();
-	r->addr[0] = f->family == XW_FAMILY_IPV4 ? f->src.addr[3] : f->src.addr[0];
-	r->addr[1] = f->family == XW_FAMILY_IPV4 ? 0 : f->src.addr[1];
-	r->addr[2] = f->family == XW_FAMILY_IPV4 ? 0 : f->src.addr[2];
-	r->addr[3] = f->family == XW_FAMILY_IPV4 ? 0 : f->src.addr[3];
-	r->len = len;
-	r->sport = f->sport;
-	r->dport = f->dport;
-	r->proto = f->proto;
-	r->family = f->family;
-	r->vlan = f->vlan;
-	return 0;
+	if (unlikely(!page))
+		return NULL;
+	return (struct xw_record *)&page->words[(head & (XW_PAGE_RECORDS - 1)) * XW_RECORD_WORDS];
 }
 
 SEC("xdp")
 int xdpwatch(struct xdp_md *ctx)
 {
-	void *data = (void *)(long)ctx->data;
-	void *data_end = (void *)(long)ctx->data_end;
-	struct hdr_cursor c = { .pos = data };
-	struct flow f;
-	__u64 len = data_end - data;
-	__u32 key = 0, outcome = XW_MALFORMED, action = XDP_PASS;
+	void *data, *data_end, *pos;
+	struct eth_hdr *eth;
+	__u64 len, head;
+	__u32 key0 = 0, outcome = XW_MALFORMED;
+	/* Where the record goes when logging is off or this CPU has no ring:
+	 * parsers always have somewhere to write. */
+	struct xw_record scratch, *r = &scratch;
+	struct xw_cidr_key key;
 	struct xw_stats *stats;
-	int eth_proto, l4 = 1, proto;
+	__be16 proto;
+	int ports = 1;
 
-	/* Field by field: a designated initializer makes clang emit a .rodata
-	 * template, which would land in the configuration's map. */
-	__builtin_memset(&f, 0, sizeof(f));
-	f.src.prefixlen = 128;
-
-	stats = bpf_map_lookup_elem(&xw_stats, &key);
+	stats = bpf_map_lookup_elem(&xw_stats, &key0);
 	/* An array lookup of key 0 cannot fail; the verifier still wants the check. */
 	if (!stats)
 		return XDP_PASS;
+	if (likely(xw_cfg.flags & XW_F_LOG)) {
+		head = stats->outcome[XW_LOGGED];
+		r = ring_slot(head);
+		if (unlikely(!r))
+			r = &scratch;
+		r->seq = (__u32)head;
+	}
+	data = (void *)(long)ctx->data;
+	data_end = (void *)(long)ctx->data_end;
+	len = data_end - data;
 	stats->seen++;
 	stats->bytes += len;
+	r->len = len;
 
-	eth_proto = parse_ethhdr(&c, data_end, &f.vlan);
-	if (eth_proto < 0)
+	eth = data;
+	pos = eth + 1;
+	if (unlikely(pos > data_end))
 		goto out;
-	if (eth_proto == bpf_htons(ETH_P_IP)) {
-		proto = parse_iphdr(&c, data_end, &f, &l4);
-	} else if (eth_proto == bpf_htons(ETH_P_IPV6)) {
-		proto = parse_ipv6hdr(&c, data_end, &f);
+	proto = eth->proto;
+	r->vlan = 0;
+	/* The verifier needs a bounded loop; deeper stacks than QinQ are left as
+	 * "not IP" rather than parsed. */
+#pragma unroll
+	for (int i = 0; i < XW_VLAN_MAX_DEPTH; i++) {
+		struct vlan_hdr *vh = pos;
+
+		if (likely(!proto_is_vlan(proto)))
+			break;
+		if (unlikely((void *)(vh + 1) > data_end))
+			goto out;
+		if (i == 0)
+			r->vlan = bpf_ntohs(vh->tci) & 0x0fff;
+		proto = vh->encap_proto;
+		pos = vh + 1;
+	}
+
+	if (likely(proto == bpf_htons(0x0800))) {
+		pos = parse_ipv4(pos, data_end, r, &ports);
+	} else if (proto == bpf_htons(0x86dd)) {
+		pos = parse_ipv6(pos, data_end, r);
 	} else {
 		outcome = XW_NOT_IP;
 		goto out;
 	}
-	if (proto < 0)
-		goto out;
-	/* Before the L4 header is parsed: a blocked source must not get through
-	 * by cutting it short (a tiny first fragment). */
-	if ((xw_cfg.flags & XW_F_BLOCK) && bpf_map_lookup_elem(&xw_block, &f.src)) {
-		outcome = XW_BLOCKED;
-		action = XDP_DROP;
-		goto out;
-	}
-	f.proto = proto;
-	if (l4 && parse_ports(&c, data_end, &f) < 0)
+	if (unlikely(!pos))
 		goto out;
 
-	if (!matches_filters(&f)) {
-		outcome = XW_FILTERED;
-		goto out;
+	if (unlikely(xw_cfg.flags & XW_F_NEED_KEY)) {
+		source_key(&key, r);
+		/* Before the L4 header is parsed: a blocked source must not get
+		 * through by cutting it short (a tiny first fragment). */
+		if ((xw_cfg.flags & XW_F_BLOCK) && bpf_map_lookup_elem(&xw_block, &key)) {
+			outcome = XW_BLOCKED;
+			goto out;
+		}
 	}
-	if (xw_cfg.flags & XW_F_SOURCES)
-		count_source(&f, len, stats);
-	if (!(xw_cfg.flags & XW_F_LOG)) {
-		outcome = XW_COUNTED;
+	r->sport = 0;
+	r->dport = 0;
+	if (ports && parse_ports(pos, data_end, r) < 0)
 		goto out;
+
+	/* One test for the default configuration: logging on, nothing else. */
+	if (unlikely((xw_cfg.flags & (XW_F_FILTERS | XW_F_SOURCES | XW_F_LOG)) != XW_F_LOG)) {
+		if ((xw_cfg.flags & XW_F_FILTERS) && !matches(r, &key)) {
+			outcome = XW_FILTERED;
+			goto out;
+		}
+		if (xw_cfg.flags & XW_F_SOURCES)
+			count_source(&key, len, stats);
+		if (!(xw_cfg.flags & XW_F_LOG)) {
+			outcome = XW_COUNTED;
+			goto out;
+		}
 	}
-	if (xw_cfg.sample > 1 &&
+	if (unlikely(xw_cfg.sample > 1) &&
 	    (stats->outcome[XW_LOGGED] + stats->outcome[XW_SAMPLED_OUT]) % xw_cfg.sample) {
 		outcome = XW_SAMPLED_OUT;
 		goto out;
 	}
-	outcome = write_record(stats, &f, len) ? XW_NO_RING : XW_LOGGED;
+	outcome = r == &scratch ? XW_NO_RING : XW_LOGGED;
 out:
 	stats->outcome[outcome & (XW_OUTCOMES - 1)]++;
-	return action;
+	return outcome == XW_BLOCKED ? XDP_DROP : XDP_PASS;
 }

@@ -1,10 +1,11 @@
 import { defineCommand } from "citty";
-import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from "node:fs";
-import { constants } from "node:os";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { availableParallelism, constants } from "node:os";
 import { join } from "node:path";
 import { materialize, type Materialized } from "../bpf/embedded";
-import { benchConfigs, benchFrames, HEADLINE } from "../bench/cases";
-import { BASELINE, benchRecord, benchTable, summarize, toBmf, type Run } from "../bench/report";
+import { withMaxEntries } from "../bpf/elf";
+import { benchConfigs, benchFrames, HEADLINE, REFERENCE_RING_SHIFT, REFERENCES } from "../bench/cases";
+import { BASELINE, benchRecord, benchTable, REFERENCE, summarize, toBmf, type Result, type Run } from "../bench/report";
 import { usageError, XwError } from "../errors";
 import { log } from "../log";
 import * as bpftool from "../tools/bpftool";
@@ -13,8 +14,9 @@ import { BENCH_ROOT, ensureBpffs, isAlive, pinsAt, removeIfEmpty } from "../xdp/
 import { Stop } from "../xdp/session";
 import { outputArgs, parseCount } from "./_args";
 
-/** The function name in bpf/empty.c, which bpftool pins the program under. */
+/** The function names in bpf/empty.c and bpf/minimal.c, which bpftool pins the programs under. */
 const BASELINE_PROG = "xdpwatch_empty";
+const REFERENCE_PROG = "xdpwatch_minimal";
 /** bpftool.runProg gives up after 120 s; at some 100 ns per run this stays well inside. */
 const MAX_REPEAT = 100_000_000;
 const SIGNALS: NodeJS.Signals[] = ["SIGINT", "SIGTERM", "SIGHUP"];
@@ -31,39 +33,60 @@ function removeStaleRuns(): void {
     if (!isAlive(Number(pid))) rmSync(join(BENCH_ROOT, pid), { recursive: true, force: true });
 }
 
-async function loadPrograms(root: string, object: string, baseline: string, stop: Stop): Promise<Program[]> {
-  const baselineDir = join(root, BASELINE);
-  mkdirSync(baselineDir, { recursive: true });
-  await bpftool.loadAll({ object: baseline, progDir: baselineDir, mapDir: join(baselineDir, "maps") });
-  const programs = [{ name: BASELINE, pin: join(baselineDir, BASELINE_PROG) }];
+/** Loads an object that needs no configuration. */
+async function loadPlain(root: string, name: string, object: string, prog: string): Promise<Program> {
+  const dir = join(root, name);
+  mkdirSync(dir, { recursive: true });
+  await bpftool.loadAll({ object, progDir: dir, mapDir: join(dir, "maps") });
+  return { name, pin: join(dir, prog) };
+}
+
+async function loadPrograms(root: string, files: Materialized, stop: Stop): Promise<Program[]> {
+  const cpus = possibleCpus();
+  // The reference's ring, like xdpwatch's, has a region for every possible CPU.
+  const reference = join(files.dir, "minimal-sized.o");
+  writeFileSync(reference, withMaxEntries(new Uint8Array(readFileSync(files.reference!)), "xw_ring", cpus << REFERENCE_RING_SHIFT));
+  const programs = [
+    await loadPlain(root, BASELINE, files.baseline!, BASELINE_PROG),
+    await loadPlain(root, REFERENCE, reference, REFERENCE_PROG),
+  ];
   for (const c of benchConfigs()) {
     if (stop.stopped) break;
     const pins = pinsAt(join(root, c.name));
-    // bpftool prog run needs no deep ring: the smallest keeps kernel memory low.
-    await loadPinned(pins, { object, config: c.config, block: c.block, srcFilter: c.srcFilter }, { cpus: possibleCpus(), shift: RING_SHIFT_MIN });
+    // bpftool prog run needs no deep ring: the smallest keeps kernel memory low (and is the reference's).
+    await loadPinned(pins, { object: files.object, config: c.config, block: c.block, srcFilter: c.srcFilter }, { cpus, shift: RING_SHIFT_MIN });
     programs.push({ name: c.name, pin: pins.prog });
   }
   return programs;
 }
 
 /**
- * Each program run is preceded by a baseline run on the same frame, so that
- * drift over the whole bench (frequency, other load) reaches both alike.
+ * Every round runs each program once on each frame, the baseline among them,
+ * in an order that rotates from round to round: drift over the bench
+ * (frequency, other load) reaches all programs alike, and each program's run
+ * is paired with the baseline's of the same round and frame.
  */
-async function measure(programs: Program[], frames: { name: string; file: string }[], repeat: number, rounds: number, stop: Stop): Promise<Run[]> {
-  const [baseline, ...measured] = programs;
+async function measure(programs: Program[], frames: { name: string; file: string }[], opts: { repeat: number; rounds: number; cpu: number }, stop: Stop): Promise<Run[]> {
   const runs: Run[] = [];
-  for (let round = 1; round <= rounds; round++) {
-    log.debug(`round ${round} of ${rounds}`);
+  for (let round = 0; round < opts.rounds; round++) {
+    log.debug(`round ${round + 1} of ${opts.rounds}`);
     for (const frame of frames)
-      for (const program of measured)
-        for (const p of [baseline!, program]) {
-          if (stop.stopped) return runs;
-          const { duration } = await bpftool.runProg(p.pin, frame.file, repeat);
-          runs.push({ program: p.name, frame: frame.name, ns: duration });
-        }
+      for (let i = 0; i < programs.length; i++) {
+        if (stop.stopped) return runs;
+        const p = programs[(i + round) % programs.length]!;
+        const { duration } = await bpftool.runProg(p.pin, frame.file, opts.repeat, opts.cpu);
+        runs.push({ program: p.name, frame: frame.name, round, ns: duration });
+      }
   }
   return runs;
+}
+
+/** The headline: what the default configuration adds, against the reference, on the frames it is held to. */
+function headline(results: Result[]): string | undefined {
+  const parts = HEADLINE.frames.map((frame) => results.find((r) => r.program === HEADLINE.program && r.frame === frame));
+  if (parts.some((r) => r?.ratio === undefined)) return undefined;
+  const figures = parts.map((r) => `${r!.frame} +${r!.added!.toFixed(2)} ns, ${r!.ratio!.toFixed(3)}x`).join("; ");
+  return `as attach configures it: ${figures} the reference's added cost (goal ≤ ${HEADLINE.goal}x)`;
 }
 
 function interrupted(stop: Stop): XwError {
@@ -74,17 +97,19 @@ function interrupted(stop: Stop): XwError {
 export default defineCommand({
   meta: {
     name: "bench",
-    description: "Measure the program's cost per packet in the kernel (bpftool prog run), against an empty XDP program",
+    description: "Measure the ns per packet the program adds in the kernel (bpftool prog run) over an empty XDP program, against a minimal one",
   },
   args: {
-    repeat: { type: "string", default: "2000000", description: "runs of a program on a frame per measurement", valueHint: "N" },
-    rounds: { type: "string", default: "3", description: "measurements of each program on each frame; medians are reported", valueHint: "N" },
+    repeat: { type: "string", default: "1000000", description: "runs of a program on a frame per measurement", valueHint: "N" },
+    rounds: { type: "string", default: "30", description: "measurements of each program on each frame, interleaved; the mean of the middle half is reported", valueHint: "N" },
+    cpu: { type: "string", description: "CPU to measure on (default: the last online one)", valueHint: "N" },
     format: { type: "string", description: "bmf: print Bencher Metric Format JSON on stdout", valueHint: "FORMAT" },
     ...outputArgs,
   },
   async run({ args }) {
     const repeat = parseCount(args.repeat, "--repeat", 1, MAX_REPEAT)!;
-    const rounds = parseCount(args.rounds, "--rounds", 1, 100)!;
+    const rounds = parseCount(args.rounds, "--rounds", 1, 1000)!;
+    const cpu = parseCount(args.cpu, "--cpu", 0, availableParallelism() - 1) ?? availableParallelism() - 1;
     if (args.format !== undefined && args.format !== "bmf") throw usageError(`--format must be bmf, not "${args.format}"`);
     if (args.format && args.json) throw usageError("--json and --format bmf both print on stdout: choose one");
 
@@ -104,10 +129,10 @@ export default defineCommand({
         writeFileSync(file, f.bytes);
         return { name: f.name, file };
       });
-      const programs = await loadPrograms(root, files.object, files.baseline!, stop);
+      const programs = await loadPrograms(root, files, stop);
       if (!stop.stopped)
-        log.info(`measuring ${programs.length} programs on ${frames.length} frames (${rounds} × ${repeat} runs each)`);
-      runs = await measure(programs, frames, repeat, rounds, stop);
+        log.info(`measuring ${programs.length} programs on ${frames.length} frames on CPU ${cpu} (${rounds} rounds × ${repeat} runs each)`);
+      runs = await measure(programs, frames, { repeat, rounds, cpu }, stop);
     } catch (err) {
       // A Ctrl-C from the terminal also kills the bpftool of the moment, which then fails.
       throw stop.stopped ? interrupted(stop) : err;
@@ -125,10 +150,11 @@ export default defineCommand({
     else {
       console.log(benchTable(results));
       // What each row measured, so the table reads on its own.
+      for (const [name, description] of Object.entries(REFERENCES)) log.info(`${name}: ${description}`);
       for (const c of benchConfigs()) log.info(`${c.name}: ${c.description}`);
+      log.info(`cells: ns per packet added over ${BASELINE} (mean of the middle half of ${rounds} paired rounds), and that over what ${REFERENCE} adds`);
     }
-    const headline = results.find((r) => r.program === HEADLINE.program && r.frame === HEADLINE.frame);
-    if (headline)
-      log.info(`as attach configures it, on ${HEADLINE.frame}: ${headline.ns} ns per packet, ${headline.ratio.toFixed(2)}x the empty program`);
+    const line = headline(results);
+    if (line) log.info(line);
   },
 });

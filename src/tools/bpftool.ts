@@ -79,9 +79,14 @@ export async function showProg(id: number): Promise<ProgInfo | undefined> {
 
 const ProgRunSchema = v.looseObject({ retval: v.number(), duration: v.number() });
 
-/** Runs a pinned program on one frame `repeat` times in the kernel; duration is ns per run. */
-export async function runProg(pin: string, frameFile: string, repeat: number) {
-  const res = await run(["bpftool", "-j", "prog", "run", "pinned", pin, "data_in", frameFile, "repeat", String(repeat)], {
+/**
+ * Runs a pinned program on one frame `repeat` times in the kernel; duration is
+ * ns per run, rounded down. `cpu`: run bpftool, and so the program, on that
+ * CPU only (through taskset).
+ */
+export async function runProg(pin: string, frameFile: string, repeat: number, cpu?: number) {
+  const pinTo = cpu === undefined ? [] : ["taskset", "-c", String(cpu)];
+  const res = await run([...pinTo, "bpftool", "-j", "prog", "run", "pinned", pin, "data_in", frameFile, "repeat", String(repeat)], {
     timeoutMs: 120_000,
   });
   return parseJson(ProgRunSchema, res.stdout, "bpftool prog run");
