@@ -88,24 +88,25 @@ static __always_inline int proto_is_vlan(__be16 proto)
 	return proto == bpf_htons(0x8100) || proto == bpf_htons(0x88a8);
 }
 
-/* Returns the L4 header (ports or not), or NULL when the IPv4 header is cut
- * short or lies about itself (IHL below 5 or past the frame, a version other
- * than 4). Sets *ports to 0 for a non-first fragment: its payload has no L4
- * header. */
-static __always_inline void *parse_ipv4(void *pos, void *data_end, struct xw_record *r, int *ports)
+/* Each parser returns the protocol of the header at *pos when its ports are
+ * to be read (any other value when they are not: 0 for a non-first
+ * fragment, whose payload has no L4 header), or -1 when the IP header is cut
+ * short or lies about itself. */
+
+static __always_inline int parse_ipv4(void **pos, void *data_end, struct xw_record *r)
 {
-	struct iphdr *iph = pos;
-	__u8 vihl;
+	struct iphdr *iph = *pos;
+	__u32 vihl;
 
 	if (unlikely((void *)(iph + 1) > data_end))
-		return NULL;
+		return -1;
 	/* Version 4 and IHL 5..15 in one unsigned comparison of the first byte. */
 	vihl = *(__u8 *)iph;
-	if (unlikely((__u8)(vihl - 0x45) > 0x4f - 0x45))
-		return NULL;
-	pos += (vihl & 0x0f) * 4;
-	if (unlikely(pos > data_end))
-		return NULL;
+	if (unlikely(vihl - 0x45 > 0x4f - 0x45))
+		return -1;
+	*pos += (vihl & 0x0f) * 4;
+	if (unlikely(*pos > data_end))
+		return -1;
 
 	r->addr[0] = iph->saddr;
 	r->addr[1] = 0;
@@ -113,40 +114,44 @@ static __always_inline void *parse_ipv4(void *pos, void *data_end, struct xw_rec
 	r->addr[3] = 0;
 	r->proto = iph->protocol;
 	r->family = XW_FAMILY_IPV4;
-	*ports = !(iph->frag_off & bpf_htons(0x1fff));
-	return pos;
+	if (iph->frag_off & bpf_htons(0x1fff))
+		return 0;
+	return iph->protocol;
 }
 
 /* Extension headers are not walked: the protocol is the first next-header
  * value, and ports are read only when it is TCP or UDP. */
-static __always_inline void *parse_ipv6(void *pos, void *data_end, struct xw_record *r)
+static __always_inline int parse_ipv6(void **pos, void *data_end, struct xw_record *r)
 {
-	struct ipv6hdr *ip6h = pos;
+	struct ipv6hdr *ip6h = *pos;
 
 	if (unlikely((void *)(ip6h + 1) > data_end))
-		return NULL;
+		return -1;
 	if (unlikely(ip6h->version != 6))
-		return NULL;
+		return -1;
+	*pos = ip6h + 1;
+
 	__builtin_memcpy(r->addr, &ip6h->saddr, sizeof(r->addr));
 	r->proto = ip6h->nexthdr;
 	r->family = XW_FAMILY_IPV6;
-	return ip6h + 1;
+	return ip6h->nexthdr;
 }
 
-/* Returns -1 when a TCP or UDP header is cut short. Ports stay 0 otherwise. */
-static __always_inline int parse_ports(void *pos, void *data_end, struct xw_record *r)
+/* Returns -1 when a TCP or UDP header is cut short. Ports stay 0 for any
+ * other protocol. */
+static __always_inline int parse_ports(void *pos, void *data_end, struct xw_record *r, int proto)
 {
 	struct udphdr *uh = pos; /* TCP's ports lie where UDP's do */
-	int size;
 
-	if (r->proto == IPPROTO_UDP)
-		size = sizeof(struct udphdr);
-	else if (r->proto == IPPROTO_TCP)
-		size = sizeof(struct tcphdr);
-	else
+	if (proto == IPPROTO_UDP) {
+		if (unlikely(pos + sizeof(struct udphdr) > data_end))
+			return -1;
+	} else if (proto == IPPROTO_TCP) {
+		if (unlikely(pos + sizeof(struct tcphdr) > data_end))
+			return -1;
+	} else {
 		return 0;
-	if (unlikely(pos + size > data_end))
-		return -1;
+	}
 	r->sport = uh->source;
 	r->dport = uh->dest;
 	return 0;
@@ -164,6 +169,12 @@ static __always_inline void source_key(struct xw_cidr_key *k, const struct xw_re
 	} else {
 		__builtin_memcpy(k->addr, r->addr, sizeof(k->addr));
 	}
+}
+
+static __always_inline int blocked(const struct xw_record *r, struct xw_cidr_key *key)
+{
+	source_key(key, r);
+	return bpf_map_lookup_elem(&xw_block, key) != NULL;
 }
 
 static __always_inline int port_allowed(__be16 port_be)
@@ -212,16 +223,23 @@ static __always_inline void count_source(struct xw_cidr_key *key, __u64 len, str
  * ring. Parsers fill it before the packet is known to be logged: the reader
  * never trusts the slot at the head (it may be half written), and the head
  * moves only once the record is whole. */
-static __always_inline struct xw_record *ring_slot(__u64 head)
+static __always_inline struct xw_record *ring_slot(struct xw_stats *stats)
 {
+	/* In this order, nothing but stats has to outlive a helper call. */
+	__u32 cpu = bpf_get_smp_processor_id();
 	__u32 shift = xw_cfg.ring_shift;
-	__u32 page_idx = (bpf_get_smp_processor_id() << shift) |
-			 ((head >> XW_PAGE_SHIFT) & ((1U << shift) - 1));
+	__u64 head = stats->outcome[XW_LOGGED];
+	__u32 page_idx = (cpu << shift) | ((head >> XW_PAGE_SHIFT) & ((1U << shift) - 1));
 	struct xw_page *page = bpf_map_lookup_elem(&xw_ring, &page_idx);
+	struct xw_record *r;
 
 	if (unlikely(!page))
 		return NULL;
-	return (struct xw_record *)&page->words[(head & (XW_PAGE_RECORDS - 1)) * XW_RECORD_WORDS];
+	/* Read again rather than kept across the call: a register less. */
+	head = stats->outcome[XW_LOGGED];
+	r = (struct xw_record *)&page->words[(head & (XW_PAGE_RECORDS - 1)) * XW_RECORD_WORDS];
+	r->seq = (__u32)head;
+	return r;
 }
 
 SEC("xdp")
@@ -229,34 +247,37 @@ int xdpwatch(struct xdp_md *ctx)
 {
 	void *data, *data_end, *pos;
 	struct eth_hdr *eth;
-	__u64 len, head;
-	__u32 key0 = 0, outcome = XW_MALFORMED;
-	/* Where the record goes when logging is off or this CPU has no ring:
-	 * parsers always have somewhere to write. */
+	__u64 len;
+	__u32 key0 = 0, outcome;
+	/* Where the record goes when logging is off: parsers always have
+	 * somewhere to write. */
 	struct xw_record scratch, *r = &scratch;
 	struct xw_cidr_key key;
 	struct xw_stats *stats;
 	__be16 proto;
-	int ports = 1;
+	int l4;
 
 	stats = bpf_map_lookup_elem(&xw_stats, &key0);
 	/* An array lookup of key 0 cannot fail; the verifier still wants the check. */
 	if (!stats)
 		return XDP_PASS;
+	stats->seen++;
 	if (likely(xw_cfg.flags & XW_F_LOG)) {
-		head = stats->outcome[XW_LOGGED];
-		r = ring_slot(head);
-		if (unlikely(!r))
-			r = &scratch;
-		r->seq = (__u32)head;
+		r = ring_slot(stats);
+		/* Only a CPU outside the kernel's possible mask has no ring: no
+		 * frame it sees can be logged, and each is counted as that. */
+		if (unlikely(!r)) {
+			outcome = XW_NO_RING;
+			goto out;
+		}
 	}
 	data = (void *)(long)ctx->data;
 	data_end = (void *)(long)ctx->data_end;
 	len = data_end - data;
-	stats->seen++;
 	stats->bytes += len;
 	r->len = len;
 
+	outcome = XW_MALFORMED;
 	eth = data;
 	pos = eth + 1;
 	if (unlikely(pos > data_end))
@@ -280,29 +301,36 @@ int xdpwatch(struct xdp_md *ctx)
 	}
 
 	if (likely(proto == bpf_htons(0x0800))) {
-		pos = parse_ipv4(pos, data_end, r, &ports);
+		l4 = parse_ipv4(&pos, data_end, r);
+		if (unlikely(l4 < 0))
+			goto out;
 	} else if (proto == bpf_htons(0x86dd)) {
-		pos = parse_ipv6(pos, data_end, r);
+		l4 = parse_ipv6(&pos, data_end, r);
+		if (unlikely(l4 < 0))
+			goto out;
 	} else {
 		outcome = XW_NOT_IP;
 		goto out;
 	}
-	if (unlikely(!pos))
-		goto out;
 
+	r->sport = 0;
+	r->dport = 0;
+	if (unlikely(parse_ports(pos, data_end, r, l4) < 0)) {
+		/* A blocked source must not get through by cutting its L4
+		 * header short (a tiny first fragment). */
+		if (unlikely(xw_cfg.flags & XW_F_BLOCK) && blocked(r, &key))
+			outcome = XW_BLOCKED;
+		goto out;
+	}
+	/* From here on, only what lives in the record and the key: the
+	 * parser's state is dead before the first helper call. */
 	if (unlikely(xw_cfg.flags & XW_F_NEED_KEY)) {
 		source_key(&key, r);
-		/* Before the L4 header is parsed: a blocked source must not get
-		 * through by cutting it short (a tiny first fragment). */
 		if ((xw_cfg.flags & XW_F_BLOCK) && bpf_map_lookup_elem(&xw_block, &key)) {
 			outcome = XW_BLOCKED;
 			goto out;
 		}
 	}
-	r->sport = 0;
-	r->dport = 0;
-	if (ports && parse_ports(pos, data_end, r) < 0)
-		goto out;
 
 	/* One test for the default configuration: logging on, nothing else. */
 	if (unlikely((xw_cfg.flags & (XW_F_FILTERS | XW_F_SOURCES | XW_F_LOG)) != XW_F_LOG)) {
@@ -322,7 +350,7 @@ int xdpwatch(struct xdp_md *ctx)
 		outcome = XW_SAMPLED_OUT;
 		goto out;
 	}
-	outcome = r == &scratch ? XW_NO_RING : XW_LOGGED;
+	outcome = XW_LOGGED;
 out:
 	stats->outcome[outcome & (XW_OUTCOMES - 1)]++;
 	return outcome == XW_BLOCKED ? XDP_DROP : XDP_PASS;
