@@ -96,7 +96,7 @@ static __always_inline int proto_is_vlan(__be16 proto)
 static __always_inline int parse_ipv4(void **pos, void *data_end, struct xw_record *r)
 {
 	struct iphdr *iph = *pos;
-	__u32 vihl;
+	__u64 vihl;
 
 	if (unlikely((void *)(iph + 1) > data_end))
 		return -1;
@@ -137,21 +137,24 @@ static __always_inline int parse_ipv6(void **pos, void *data_end, struct xw_reco
 	return ip6h->nexthdr;
 }
 
-/* Returns -1 when a TCP or UDP header is cut short. Ports stay 0 for any
- * other protocol. */
+/* Returns -1 when a TCP or UDP header is cut short. Ports are 0 for any other
+ * protocol. */
 static __always_inline int parse_ports(void *pos, void *data_end, struct xw_record *r, int proto)
 {
 	struct udphdr *uh = pos; /* TCP's ports lie where UDP's do */
+	__u32 size;
 
 	if (proto == IPPROTO_UDP) {
-		if (unlikely(pos + sizeof(struct udphdr) > data_end))
-			return -1;
+		size = sizeof(struct udphdr);
 	} else if (proto == IPPROTO_TCP) {
-		if (unlikely(pos + sizeof(struct tcphdr) > data_end))
-			return -1;
+		size = sizeof(struct tcphdr);
 	} else {
+		r->sport = 0;
+		r->dport = 0;
 		return 0;
 	}
+	if (unlikely(pos + size > data_end))
+		return -1;
 	r->sport = uh->source;
 	r->dport = uh->dest;
 	return 0;
@@ -248,9 +251,9 @@ int xdpwatch(struct xdp_md *ctx)
 	void *data, *data_end, *pos;
 	struct eth_hdr *eth;
 	__u64 len;
-	__u32 key0 = 0, outcome;
-	/* Where the record goes when logging is off: parsers always have
-	 * somewhere to write. */
+	__u32 key0 = 0, outcome, logged = XW_LOGGED;
+	/* Where the record goes when logging is off or this CPU has no ring:
+	 * parsers always have somewhere to write. */
 	struct xw_record scratch, *r = &scratch;
 	struct xw_cidr_key key;
 	struct xw_stats *stats;
@@ -264,24 +267,24 @@ int xdpwatch(struct xdp_md *ctx)
 	stats->seen++;
 	if (likely(xw_cfg.flags & XW_F_LOG)) {
 		r = ring_slot(stats);
-		/* Only a CPU outside the kernel's possible mask has no ring: no
-		 * frame it sees can be logged, and each is counted as that. */
 		if (unlikely(!r)) {
-			outcome = XW_NO_RING;
-			goto out;
+			r = &scratch;
+			logged = XW_NO_RING;
 		}
 	}
+	/* One pointer from here on: clang would otherwise keep the address of
+	 * each field in the slot and in scratch apart, in registers it lacks. */
+	asm volatile("" : "+r"(r));
 	data = (void *)(long)ctx->data;
 	data_end = (void *)(long)ctx->data_end;
 	len = data_end - data;
 	stats->bytes += len;
 	r->len = len;
 
-	outcome = XW_MALFORMED;
 	eth = data;
 	pos = eth + 1;
 	if (unlikely(pos > data_end))
-		goto out;
+		goto malformed;
 	proto = eth->proto;
 	r->vlan = 0;
 	/* The verifier needs a bounded loop; deeper stacks than QinQ are left as
@@ -293,7 +296,7 @@ int xdpwatch(struct xdp_md *ctx)
 		if (likely(!proto_is_vlan(proto)))
 			break;
 		if (unlikely((void *)(vh + 1) > data_end))
-			goto out;
+			goto malformed;
 		if (i == 0)
 			r->vlan = bpf_ntohs(vh->tci) & 0x0fff;
 		proto = vh->encap_proto;
@@ -303,37 +306,36 @@ int xdpwatch(struct xdp_md *ctx)
 	if (likely(proto == bpf_htons(0x0800))) {
 		l4 = parse_ipv4(&pos, data_end, r);
 		if (unlikely(l4 < 0))
-			goto out;
+			goto malformed;
 	} else if (proto == bpf_htons(0x86dd)) {
 		l4 = parse_ipv6(&pos, data_end, r);
 		if (unlikely(l4 < 0))
-			goto out;
+			goto malformed;
 	} else {
 		outcome = XW_NOT_IP;
 		goto out;
 	}
 
-	r->sport = 0;
-	r->dport = 0;
 	if (unlikely(parse_ports(pos, data_end, r, l4) < 0)) {
 		/* A blocked source must not get through by cutting its L4
 		 * header short (a tiny first fragment). */
-		if (unlikely(xw_cfg.flags & XW_F_BLOCK) && blocked(r, &key))
+		if (unlikely(xw_cfg.flags & XW_F_BLOCK) && blocked(r, &key)) {
 			outcome = XW_BLOCKED;
-		goto out;
+			goto out;
+		}
+		goto malformed;
 	}
-	/* From here on, only what lives in the record and the key: the
-	 * parser's state is dead before the first helper call. */
-	if (unlikely(xw_cfg.flags & XW_F_NEED_KEY)) {
-		source_key(&key, r);
+	/* From here on, only the record and the key: the parser's state is
+	 * dead before the first helper call. One test for the default
+	 * configuration (logging on, nothing else); each feature behind it is
+	 * tested again, and removed by the verifier when off. */
+	if (unlikely((xw_cfg.flags & (XW_F_NEED_KEY | XW_F_FILTERS | XW_F_LOG)) != XW_F_LOG)) {
+		if (xw_cfg.flags & XW_F_NEED_KEY)
+			source_key(&key, r);
 		if ((xw_cfg.flags & XW_F_BLOCK) && bpf_map_lookup_elem(&xw_block, &key)) {
 			outcome = XW_BLOCKED;
 			goto out;
 		}
-	}
-
-	/* One test for the default configuration: logging on, nothing else. */
-	if (unlikely((xw_cfg.flags & (XW_F_FILTERS | XW_F_SOURCES | XW_F_LOG)) != XW_F_LOG)) {
 		if ((xw_cfg.flags & XW_F_FILTERS) && !matches(r, &key)) {
 			outcome = XW_FILTERED;
 			goto out;
@@ -350,7 +352,13 @@ int xdpwatch(struct xdp_md *ctx)
 		outcome = XW_SAMPLED_OUT;
 		goto out;
 	}
-	outcome = XW_LOGGED;
+	outcome = logged;
+	goto out;
+malformed:
+	/* A block of its own, which clang cannot merge into the exit: else it
+	 * sets the outcome before every bounds check, on the fast path too. */
+	asm volatile("");
+	outcome = XW_MALFORMED;
 out:
 	stats->outcome[outcome & (XW_OUTCOMES - 1)]++;
 	return outcome == XW_BLOCKED ? XDP_DROP : XDP_PASS;
