@@ -26,6 +26,13 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 /* The smallest ring xdpwatch itself uses (RING_SHIFT_MIN in src/xdp/program.ts). */
 #define MINIMAL_RING_SHIFT 5
 
+/* As in xdpwatch.c: 2-byte aligned, so the ethertype is one 16-bit load. */
+struct eth_hdr {
+	__u8 dst[6];
+	__u8 src[6];
+	__be16 proto;
+};
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
@@ -45,7 +52,7 @@ int xdpwatch_minimal(struct xdp_md *ctx)
 {
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
-	struct ethhdr *eth = data;
+	struct eth_hdr *eth = data;
 	struct udphdr *l4;
 	struct xw_stats *stats;
 	struct xw_page *page;
@@ -72,7 +79,7 @@ int xdpwatch_minimal(struct xdp_md *ctx)
 	r = (struct xw_record *)&page->words[(head & (XW_PAGE_RECORDS - 1)) * XW_RECORD_WORDS];
 
 	/* TCP and UDP both start with the two ports: one header type reads both. */
-	if (eth->h_proto == bpf_htons(ETH_P_IP)) {
+	if (eth->proto == bpf_htons(ETH_P_IP)) {
 		struct iphdr *iph = (void *)(eth + 1);
 
 		if ((void *)(iph + 1) > data_end)
@@ -84,7 +91,7 @@ int xdpwatch_minimal(struct xdp_md *ctx)
 		r->addr[3] = 0;
 		r->proto = iph->protocol;
 		r->family = XW_FAMILY_IPV4;
-	} else if (eth->h_proto == bpf_htons(ETH_P_IPV6)) {
+	} else if (eth->proto == bpf_htons(ETH_P_IPV6)) {
 		struct ipv6hdr *ip6h = (void *)(eth + 1);
 
 		if ((void *)(ip6h + 1) > data_end)

@@ -12,6 +12,7 @@
  * program doing the same job with the least code (bpf/minimal.c).
  */
 #include <linux/bpf.h>
+#include <linux/if_ether.h>
 #include <linux/in.h>
 #include <linux/ip.h>
 #include <linux/ipv6.h>
@@ -24,7 +25,10 @@
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
-const volatile struct xw_config xw_cfg = { .ring_shift = XW_RING_SHIFT_DEFAULT };
+const volatile struct xw_config xw_cfg = {
+	.ring_shift = XW_RING_SHIFT_DEFAULT,
+	.ring_mask = (1 << XW_RING_SHIFT_DEFAULT) - 1,
+};
 
 /* Counters and tries carry no key/value BTF on purpose: bpftool then prints
  * raw bytes, which are exact (BTF-formatted JSON turns u64 counters into
@@ -85,14 +89,13 @@ struct vlan_hdr {
 
 static __always_inline int proto_is_vlan(__be16 proto)
 {
-	return proto == bpf_htons(0x8100) || proto == bpf_htons(0x88a8);
+	return proto == bpf_htons(ETH_P_8021Q) || proto == bpf_htons(ETH_P_8021AD);
 }
 
-/* Each parser returns the protocol of the header at *pos when its ports are
- * to be read (any other value when they are not: 0 for a non-first
- * fragment, whose payload has no L4 header), or -1 when the IP header is cut
- * short or lies about itself. */
-
+/* Each parser writes the address, protocol and family into the record, moves
+ * *pos past its header and returns the protocol whose ports are to be read
+ * there (0 for a non-first fragment, whose payload has no L4 header), or -1
+ * when the header is cut short or lies about itself. */
 static __always_inline int parse_ipv4(void **pos, void *data_end, struct xw_record *r)
 {
 	struct iphdr *iph = *pos;
@@ -223,16 +226,16 @@ static __always_inline void count_source(struct xw_cidr_key *key, __u64 len, str
 }
 
 /* The ring slot the next logged record goes to, or NULL when this CPU has no
- * ring. Parsers fill it before the packet is known to be logged: the reader
- * never trusts the slot at the head (it may be half written), and the head
- * moves only once the record is whole. */
+ * ring. Parsers fill it whether or not the packet will be logged (top and
+ * the filters too: one place to write, and no second copy of the fields):
+ * the reader never trusts the slot at the head, which may be half written,
+ * and the head moves only once a record is whole. */
 static __always_inline struct xw_record *ring_slot(struct xw_stats *stats)
 {
 	/* In this order, nothing but stats has to outlive a helper call. */
 	__u32 cpu = bpf_get_smp_processor_id();
-	__u32 shift = xw_cfg.ring_shift;
 	__u64 head = stats->outcome[XW_LOGGED];
-	__u32 page_idx = (cpu << shift) | ((head >> XW_PAGE_SHIFT) & ((1U << shift) - 1));
+	__u32 page_idx = (cpu << xw_cfg.ring_shift) | ((head >> XW_PAGE_SHIFT) & xw_cfg.ring_mask);
 	struct xw_page *page = bpf_map_lookup_elem(&xw_ring, &page_idx);
 	struct xw_record *r;
 
@@ -251,12 +254,10 @@ int xdpwatch(struct xdp_md *ctx)
 	void *data, *data_end, *pos;
 	struct eth_hdr *eth;
 	__u64 len;
-	__u32 key0 = 0, outcome, logged = XW_LOGGED;
-	/* Where the record goes when logging is off or this CPU has no ring:
-	 * parsers always have somewhere to write. */
-	struct xw_record scratch, *r = &scratch;
+	__u32 key0 = 0, outcome;
 	struct xw_cidr_key key;
 	struct xw_stats *stats;
+	struct xw_record *r;
 	__be16 proto;
 	int l4;
 
@@ -265,16 +266,15 @@ int xdpwatch(struct xdp_md *ctx)
 	if (!stats)
 		return XDP_PASS;
 	stats->seen++;
-	if (likely(xw_cfg.flags & XW_F_LOG)) {
-		r = ring_slot(stats);
-		if (unlikely(!r)) {
-			r = &scratch;
-			logged = XW_NO_RING;
-		}
+	r = ring_slot(stats);
+	/* Userspace sizes the ring for every possible CPU: only an object
+	 * loaded with a smaller ring gets here, and then this CPU counts
+	 * every frame it sees as no_ring. */
+	if (unlikely(!r)) {
+		stats->bytes += ctx->data_end - ctx->data;
+		outcome = XW_NO_RING;
+		goto out;
 	}
-	/* One pointer from here on: clang would otherwise keep the address of
-	 * each field in the slot and in scratch apart, in registers it lacks. */
-	asm volatile("" : "+r"(r));
 	data = (void *)(long)ctx->data;
 	data_end = (void *)(long)ctx->data_end;
 	len = data_end - data;
@@ -303,11 +303,11 @@ int xdpwatch(struct xdp_md *ctx)
 		pos = vh + 1;
 	}
 
-	if (likely(proto == bpf_htons(0x0800))) {
+	if (likely(proto == bpf_htons(ETH_P_IP))) {
 		l4 = parse_ipv4(&pos, data_end, r);
 		if (unlikely(l4 < 0))
 			goto malformed;
-	} else if (proto == bpf_htons(0x86dd)) {
+	} else if (proto == bpf_htons(ETH_P_IPV6)) {
 		l4 = parse_ipv6(&pos, data_end, r);
 		if (unlikely(l4 < 0))
 			goto malformed;
@@ -352,7 +352,7 @@ int xdpwatch(struct xdp_md *ctx)
 		outcome = XW_SAMPLED_OUT;
 		goto out;
 	}
-	outcome = logged;
+	outcome = XW_LOGGED;
 	goto out;
 malformed:
 	/* A block of its own, which clang cannot merge into the exit: else it
@@ -360,6 +360,9 @@ malformed:
 	asm volatile("");
 	outcome = XW_MALFORMED;
 out:
+	/* stats in a register of its own: clang would else keep the address
+	 * of its outcome array apart from the start of the program. */
+	asm volatile("" : "+r"(stats));
 	stats->outcome[outcome & (XW_OUTCOMES - 1)]++;
 	return outcome == XW_BLOCKED ? XDP_DROP : XDP_PASS;
 }

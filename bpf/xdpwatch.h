@@ -86,7 +86,7 @@ struct xw_config {
 	__u32 flags;
 	__u32 sample;      /* log one in `sample` matching packets; 0 and 1 log all */
 	__u32 ring_shift;  /* log2 of ring pages per CPU */
-	__u32 _pad;
+	__u32 ring_mask;   /* (1 << ring_shift) - 1: one load, no arithmetic */
 	__u8 protos[32];   /* bitmap of allowed IP protocol numbers */
 	__u64 ports[1024]; /* bitmap of allowed ports, source or destination */
 };

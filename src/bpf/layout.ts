@@ -51,6 +51,7 @@ export const CONFIG = {
   flags: 0,
   sample: 4,
   ringShift: 8,
+  ringMask: 12,
   protos: 16,
   ports: 48,
 } as const;
@@ -180,6 +181,7 @@ export function encodeConfig(cfg: ProgramConfig, ringShift = RING_SHIFT_DEFAULT)
   view.setUint32(CONFIG.flags, flags, true);
   view.setUint32(CONFIG.sample, cfg.sample, true);
   view.setUint32(CONFIG.ringShift, ringShift, true);
+  view.setUint32(CONFIG.ringMask, (1 << ringShift) - 1, true);
   return bytes;
 }
 
