@@ -8,8 +8,8 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { availableParallelism, tmpdir } from "node:os";
+import { dirname, join } from "node:path";
 import ipaddr from "ipaddr.js";
 import { REFERENCE_RING_SHIFT } from "../../src/bench/cases";
 import { withMaxEntries } from "../../src/bpf/elf";
@@ -87,6 +87,9 @@ async function runAll(prog: string, stats: string, ring: string, frames: Uint8Ar
   }
 }
 
+/** A u32 map key as bpftool reads it: four bytes, little-endian. */
+const hexKey = (n: number) => `hex ${[...new Uint8Array(new Uint32Array([n]).buffer)].map((b) => b.toString(16).padStart(2, "0")).join(" ")}`;
+
 const addrText = (bytes: Uint8Array) => ipaddr.fromByteArray([...bytes]).toString();
 
 function expectRecords(cases: Case[], got: { stats: Stats; page: Uint8Array }, frames: Uint8Array[]) {
@@ -143,6 +146,34 @@ describe.skipIf(!kernelReady)("records in the ring match the frames", () => {
     const frames = PLAIN.map(([, f]) => f);
     expectRecords(PLAIN, await runAll(reference.prog, reference.stats, reference.ring, frames), frames);
   }, 30_000);
+
+  test.each([0, 1].filter((cpu) => cpu < availableParallelism()))(
+    "a lap and a half of CPU %i's ring: every slot holds the record of its position",
+    async (cpu) => {
+      const pages = 1 << RING_SHIFT_MIN;
+      const frame = join(mkdtempSync(join(tmpdir(), "xw-records-")), "udp.bin");
+      try {
+        writeFileSync(frame, ipv4Frame({ src: "198.18.4.1" }));
+        const lookups = Array.from({ length: pages }, (_, p) => `map lookup pinned ${pins.ring} key ${hexKey((cpu << RING_SHIFT_MIN) + p)}`);
+        const lines = [`prog run pinned ${pins.prog} data_in ${frame} repeat ${pages * 128 * 1.5}`, `map lookup pinned ${pins.stats} key hex 00 00 00 00`, ...lookups];
+        const r = await sh(["taskset", "-c", String(cpu), "bpftool", "batch", "file", "-"], `${lines.join("\n")}\n`);
+        if (r.code !== 0) throw new Error(r.stderr);
+        const head = Number(decodeStats(parseMapEntries(r.stdout.slice(r.stdout.indexOf("key:"))).at(0)!.values[cpu]!).outcome.logged);
+        const got = parseWordValues(r.stdout);
+        const wrong: string[] = [];
+        for (let pos = head - pages * 128; pos < head; pos++) {
+          const page = got.get((cpu << RING_SHIFT_MIN) + ((pos >> 7) & (pages - 1)));
+          const seq = page && decodeRecord(page, (pos & 127) * RECORD.size)?.seq;
+          if (seq !== pos) wrong.push(`${pos}: ${seq}`);
+        }
+        expect(head).toBeGreaterThanOrEqual(pages * 128 * 1.5);
+        expect(wrong.slice(0, 5)).toEqual([]);
+      } finally {
+        rmSync(dirname(frame), { recursive: true, force: true });
+      }
+    },
+    30_000,
+  );
 
   test("bpf/minimal.c sizes its ring as the bench expects", () => {
     const source = readFileSync(join(ROOT, "bpf/minimal.c"), "utf8");
