@@ -73,6 +73,7 @@ struct {
 #define XW_F_NEED_KEY (XW_F_BLOCK | XW_F_SRC_FILTER | XW_F_SOURCES)
 /* Features that may reject a packet after its ports are known: matches(). */
 #define XW_F_FILTERS (XW_F_SRC_FILTER | XW_F_PROTO_FILTER | XW_F_PORT_FILTER)
+#define XW_F_ALL (XW_F_LOG | XW_F_NEED_KEY | XW_F_FILTERS | XW_F_SAMPLE)
 
 /* Not linux/if_ether.h's packed struct: this one is 2-byte aligned, so the
  * ethertype is one 16-bit load rather than two byte loads and a shift. */
@@ -103,13 +104,19 @@ static __always_inline int parse_ipv4(void **pos, void *data_end, struct xw_reco
 
 	if (unlikely((void *)(iph + 1) > data_end))
 		return -1;
-	/* Version 4 and IHL 5..15 in one unsigned comparison of the first byte. */
+	/* Version 4, IHL 5: the header just checked, and the ports at a fixed
+	 * offset (no load on the way to them). Options are rare. */
 	vihl = *(__u8 *)iph;
-	if (unlikely(vihl - 0x45 > 0x4f - 0x45))
-		return -1;
-	*pos += (vihl & 0x0f) * 4;
-	if (unlikely(*pos > data_end))
-		return -1;
+	if (likely(vihl == 0x45)) {
+		*pos = iph + 1;
+	} else {
+		/* Version 4 and IHL 6..15 in one unsigned comparison. */
+		if (unlikely(vihl - 0x46 > 0x4f - 0x46))
+			return -1;
+		*pos += (vihl & 0x0f) * 4;
+		if (unlikely(*pos > data_end))
+			return -1;
+	}
 
 	r->addr[0] = iph->saddr;
 	r->addr[1] = 0;
@@ -167,7 +174,9 @@ static __always_inline int parse_ports(void *pos, void *data_end, struct xw_reco
 static __always_inline void source_key(struct xw_cidr_key *k, const struct xw_record *r)
 {
 	k->prefixlen = 128;
-	if (r->family == XW_FAMILY_IPV4) {
+	/* Read back from the record: clang would else carry the family from
+	 * the parsers in a register, on the fast path too. */
+	if (*(volatile const __u8 *)&r->family == XW_FAMILY_IPV4) {
 		k->addr[0] = 0;
 		k->addr[1] = 0;
 		k->addr[2] = bpf_htonl(0xffff);
@@ -312,8 +321,7 @@ int xdpwatch(struct xdp_md *ctx)
 		if (unlikely(l4 < 0))
 			goto malformed;
 	} else {
-		outcome = XW_NOT_IP;
-		goto out;
+		goto not_ip;
 	}
 
 	if (unlikely(parse_ports(pos, data_end, r, l4) < 0)) {
@@ -327,9 +335,9 @@ int xdpwatch(struct xdp_md *ctx)
 	}
 	/* From here on, only the record and the key: the parser's state is
 	 * dead before the first helper call. One test for the default
-	 * configuration (logging on, nothing else); each feature behind it is
-	 * tested again, and removed by the verifier when off. */
-	if (unlikely((xw_cfg.flags & (XW_F_NEED_KEY | XW_F_FILTERS | XW_F_LOG)) != XW_F_LOG)) {
+	 * configuration (log every packet, nothing else); each feature behind
+	 * it is tested again, and removed by the verifier when off. */
+	if (unlikely(xw_cfg.flags != XW_F_LOG)) {
 		if (xw_cfg.flags & XW_F_NEED_KEY)
 			source_key(&key, r);
 		if ((xw_cfg.flags & XW_F_BLOCK) && bpf_map_lookup_elem(&xw_block, &key)) {
@@ -346,23 +354,29 @@ int xdpwatch(struct xdp_md *ctx)
 			outcome = XW_COUNTED;
 			goto out;
 		}
-	}
-	if (unlikely(xw_cfg.sample > 1) &&
-	    (stats->outcome[XW_LOGGED] + stats->outcome[XW_SAMPLED_OUT]) % xw_cfg.sample) {
-		outcome = XW_SAMPLED_OUT;
-		goto out;
+		if ((xw_cfg.flags & XW_F_SAMPLE) &&
+		    (stats->outcome[XW_LOGGED] + stats->outcome[XW_SAMPLED_OUT]) % xw_cfg.sample) {
+			outcome = XW_SAMPLED_OUT;
+			goto out;
+		}
 	}
 	outcome = XW_LOGGED;
-	goto out;
-malformed:
-	/* A block of its own, which clang cannot merge into the exit: else it
-	 * sets the outcome before every bounds check, on the fast path too. */
-	asm volatile("");
-	outcome = XW_MALFORMED;
 out:
 	/* stats in a register of its own: clang would else keep the address
 	 * of its outcome array apart from the start of the program. */
 	asm volatile("" : "+r"(stats));
 	stats->outcome[outcome & (XW_OUTCOMES - 1)]++;
 	return outcome == XW_BLOCKED ? XDP_DROP : XDP_PASS;
+
+	/* Blocks of their own, which clang cannot merge into the exit: else it
+	 * sets the outcome (and the return value) before every test that may
+	 * end here, on the fast path too. */
+not_ip:
+	asm volatile("");
+	outcome = XW_NOT_IP;
+	goto out;
+malformed:
+	asm volatile("");
+	outcome = XW_MALFORMED;
+	goto out;
 }

@@ -81,6 +81,7 @@ struct xw_page {
 #define XW_F_SRC_FILTER (1U << 3)   /* consult xw_src_filter */
 #define XW_F_PROTO_FILTER (1U << 4) /* consult protos[] */
 #define XW_F_PORT_FILTER (1U << 5)  /* consult ports[] */
+#define XW_F_SAMPLE (1U << 6)       /* sample > 1: the fast path tests one word */
 
 struct xw_config {
 	__u32 flags;

@@ -63,6 +63,7 @@ export const FLAG = {
   srcFilter: 1 << 3,
   protoFilter: 1 << 4,
   portFilter: 1 << 5,
+  sample: 1 << 6,
 } as const;
 
 export const SOURCE_KEY_SIZE = 16;
@@ -178,6 +179,7 @@ export function encodeConfig(cfg: ProgramConfig, ringShift = RING_SHIFT_DEFAULT)
     flags |= FLAG.portFilter;
     for (const p of cfg.ports) bytes[CONFIG.ports + (p >> 3)]! |= 1 << (p & 7);
   }
+  if (cfg.sample > 1) flags |= FLAG.sample;
   view.setUint32(CONFIG.flags, flags, true);
   view.setUint32(CONFIG.sample, cfg.sample, true);
   view.setUint32(CONFIG.ringShift, ringShift, true);

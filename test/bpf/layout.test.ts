@@ -47,6 +47,7 @@ async function cLayout(): Promise<Record<string, number>> {
       ["flag.srcFilter", "XW_F_SRC_FILTER"],
       ["flag.protoFilter", "XW_F_PROTO_FILTER"],
       ["flag.portFilter", "XW_F_PORT_FILTER"],
+      ["flag.sample", "XW_F_SAMPLE"],
       ["outcome.logged", "XW_LOGGED"],
       ["outcome.sampled_out", "XW_SAMPLED_OUT"],
       ["outcome.counted", "XW_COUNTED"],
@@ -149,7 +150,7 @@ describe("decoding", () => {
   test("config encodes flags, sample and the protocol and port bitmaps", () => {
     const bytes = layout.encodeConfig({ log: true, sources: false, block: true, srcFilter: false, sample: 10, protos: [17], ports: [53, 65535] });
     const view = new DataView(bytes.buffer);
-    expect(view.getUint32(layout.CONFIG.flags, true)).toBe(layout.FLAG.log | layout.FLAG.block | layout.FLAG.protoFilter | layout.FLAG.portFilter);
+    expect(view.getUint32(layout.CONFIG.flags, true)).toBe(layout.FLAG.log | layout.FLAG.block | layout.FLAG.protoFilter | layout.FLAG.portFilter | layout.FLAG.sample);
     expect(view.getUint32(layout.CONFIG.sample, true)).toBe(10);
     expect(view.getUint32(layout.CONFIG.ringShift, true)).toBe(layout.RING_SHIFT_DEFAULT);
     expect(view.getUint32(layout.CONFIG.ringMask, true)).toBe((1 << layout.RING_SHIFT_DEFAULT) - 1);
