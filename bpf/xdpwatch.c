@@ -93,6 +93,28 @@ static __always_inline int proto_is_vlan(__be16 proto)
 	return proto == bpf_htons(ETH_P_8021Q) || proto == bpf_htons(ETH_P_8021AD);
 }
 
+/* Returns the ethertype after the VLAN tags (network order), or -1 when a
+ * tag is cut short. Sets the record's vlan to the outermost tag's id. */
+static __always_inline int parse_vlans(void **pos, void *data_end, struct xw_record *r, __be16 proto)
+{
+	/* The verifier needs a bounded loop; deeper stacks than QinQ are left
+	 * as "not IP" rather than parsed. */
+#pragma unroll
+	for (int i = 0; i < XW_VLAN_MAX_DEPTH; i++) {
+		struct vlan_hdr *vh = *pos;
+
+		if (!proto_is_vlan(proto))
+			break;
+		if (unlikely((void *)(vh + 1) > data_end))
+			return -1;
+		if (i == 0)
+			r->vlan = bpf_ntohs(vh->tci) & 0x0fff;
+		proto = vh->encap_proto;
+		*pos = vh + 1;
+	}
+	return proto;
+}
+
 /* Each parser writes the address, protocol and family into the record, moves
  * *pos past its header and returns the protocol whose ports are to be read
  * there (0 for a non-first fragment, whose payload has no L4 header), or -1
@@ -145,6 +167,18 @@ static __always_inline int parse_ipv6(void **pos, void *data_end, struct xw_reco
 	r->proto = ip6h->nexthdr;
 	r->family = XW_FAMILY_IPV6;
 	return ip6h->nexthdr;
+}
+
+#define XW_L4_NOT_IP (-2)
+
+/* The parser for the ethertype (network order), or XW_L4_NOT_IP. */
+static __always_inline int parse_ip(int proto, void **pos, void *data_end, struct xw_record *r)
+{
+	if (likely(proto == bpf_htons(ETH_P_IP)))
+		return parse_ipv4(pos, data_end, r);
+	if (proto == bpf_htons(ETH_P_IPV6))
+		return parse_ipv6(pos, data_end, r);
+	return XW_L4_NOT_IP;
 }
 
 /* Returns -1 when a TCP or UDP header is cut short. Ports are 0 for any other
@@ -267,8 +301,7 @@ int xdpwatch(struct xdp_md *ctx)
 	struct xw_cidr_key key;
 	struct xw_stats *stats;
 	struct xw_record *r;
-	__be16 proto;
-	int l4;
+	int proto, l4;
 
 	stats = bpf_map_lookup_elem(&xw_stats, &key0);
 	/* An array lookup of key 0 cannot fail; the verifier still wants the check. */
@@ -294,35 +327,19 @@ int xdpwatch(struct xdp_md *ctx)
 	pos = eth + 1;
 	if (unlikely(pos > data_end))
 		goto malformed;
-	proto = eth->proto;
 	r->vlan = 0;
-	/* The verifier needs a bounded loop; deeper stacks than QinQ are left as
-	 * "not IP" rather than parsed. */
-#pragma unroll
-	for (int i = 0; i < XW_VLAN_MAX_DEPTH; i++) {
-		struct vlan_hdr *vh = pos;
-
-		if (likely(!proto_is_vlan(proto)))
-			break;
-		if (unlikely((void *)(vh + 1) > data_end))
+	l4 = parse_ip(eth->proto, &pos, data_end, r);
+	if (unlikely(l4 == XW_L4_NOT_IP)) {
+		/* VLAN tags come second: untagged IP tests its ethertype once. */
+		proto = parse_vlans(&pos, data_end, r, eth->proto);
+		if (unlikely(proto < 0))
 			goto malformed;
-		if (i == 0)
-			r->vlan = bpf_ntohs(vh->tci) & 0x0fff;
-		proto = vh->encap_proto;
-		pos = vh + 1;
+		l4 = parse_ip(proto, &pos, data_end, r);
+		if (l4 == XW_L4_NOT_IP)
+			goto not_ip;
 	}
-
-	if (likely(proto == bpf_htons(ETH_P_IP))) {
-		l4 = parse_ipv4(&pos, data_end, r);
-		if (unlikely(l4 < 0))
-			goto malformed;
-	} else if (proto == bpf_htons(ETH_P_IPV6)) {
-		l4 = parse_ipv6(&pos, data_end, r);
-		if (unlikely(l4 < 0))
-			goto malformed;
-	} else {
-		goto not_ip;
-	}
+	if (unlikely(l4 < 0))
+		goto malformed;
 
 	if (unlikely(parse_ports(pos, data_end, r, l4) < 0)) {
 		/* A blocked source must not get through by cutting its L4

@@ -99,7 +99,7 @@ function expectRecords(cases: Case[], got: { stats: Stats; page: Uint8Array }, f
     const r = decodeRecord(got.page, seq * RECORD.size);
     // An IPv4 address fills addr[0]; the layout promises zeros after it.
     const rest = r?.family === 4 ? [...got.page.slice(seq * RECORD.size + 4, seq * RECORD.size + 16)] : [];
-    return r && { name, family: r.family, src: addrText(r.addr), rest, len: r.len, proto: r.proto, sport: r.sport, dport: r.dport, vlan: r.vlan, seq: r.seq };
+    return r && { name, family: r.family as number, src: addrText(r.addr), rest, len: r.len, proto: r.proto, sport: r.sport, dport: r.dport, vlan: r.vlan, seq: r.seq };
   });
   const wanted = logged.map(({ name, want, len }, seq) => {
     const addr = ipaddr.parse(want.src);
