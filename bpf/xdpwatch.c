@@ -291,23 +291,23 @@ static __always_inline struct xw_record *ring_slot(struct xw_stats *stats)
 	return r;
 }
 
-SEC("xdp")
-int xdpwatch(struct xdp_md *ctx)
+/*
+ * Everything after the counters are found, up to the one exit that counts
+ * the frame's outcome. `features` is a constant at each call: xdpwatch()
+ * calls this twice, so that clang compiles one copy with no feature code at
+ * all, for the default configuration; the verifier then drops the copy the
+ * loaded configuration does not take.
+ */
+static __always_inline int handle(struct xdp_md *ctx, struct xw_stats *stats, const int features)
 {
 	void *data, *data_end, *pos;
 	struct eth_hdr *eth;
 	__u64 len;
-	__u32 key0 = 0, outcome;
+	__u32 outcome;
 	struct xw_cidr_key key;
-	struct xw_stats *stats;
 	struct xw_record *r;
 	int proto, l4;
 
-	stats = bpf_map_lookup_elem(&xw_stats, &key0);
-	/* An array lookup of key 0 cannot fail; the verifier still wants the check. */
-	if (!stats)
-		return XDP_PASS;
-	stats->seen++;
 	r = ring_slot(stats);
 	/* Userspace sizes the ring for every possible CPU: only an object
 	 * loaded with a smaller ring gets here, and then this CPU counts
@@ -344,17 +344,16 @@ int xdpwatch(struct xdp_md *ctx)
 	if (unlikely(parse_ports(pos, data_end, r, l4) < 0)) {
 		/* A blocked source must not get through by cutting its L4
 		 * header short (a tiny first fragment). */
-		if (unlikely(xw_cfg.flags & XW_F_BLOCK) && blocked(r, &key)) {
+		if (features && (xw_cfg.flags & XW_F_BLOCK) && blocked(r, &key)) {
 			outcome = XW_BLOCKED;
 			goto out;
 		}
 		goto malformed;
 	}
 	/* From here on, only the record and the key: the parser's state is
-	 * dead before the first helper call. One test for the default
-	 * configuration (log every packet, nothing else); each feature behind
-	 * it is tested again, and removed by the verifier when off. */
-	if (unlikely(xw_cfg.flags != XW_F_LOG)) {
+	 * dead before the first helper call. Each feature is removed by the
+	 * verifier when off. A new filter step goes into matches(). */
+	if (features) {
 		if (xw_cfg.flags & XW_F_NEED_KEY)
 			source_key(&key, r);
 		if ((xw_cfg.flags & XW_F_BLOCK) && bpf_map_lookup_elem(&xw_block, &key)) {
@@ -396,4 +395,20 @@ malformed:
 	asm volatile("");
 	outcome = XW_MALFORMED;
 	goto out;
+}
+
+SEC("xdp")
+int xdpwatch(struct xdp_md *ctx)
+{
+	__u32 key0 = 0;
+	struct xw_stats *stats = bpf_map_lookup_elem(&xw_stats, &key0);
+
+	/* An array lookup of key 0 cannot fail; the verifier still wants the check. */
+	if (!stats)
+		return XDP_PASS;
+	stats->seen++;
+	/* The default configuration: log every packet, nothing else. */
+	if (likely(xw_cfg.flags == XW_F_LOG))
+		return handle(ctx, stats, 0);
+	return handle(ctx, stats, 1);
 }
