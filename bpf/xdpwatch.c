@@ -292,22 +292,27 @@ static __always_inline struct xw_record *ring_slot(struct xw_stats *stats)
 }
 
 /*
- * Everything after the counters are found, up to the one exit that counts
- * the frame's outcome. `features` is a constant at each call: xdpwatch()
+ * The whole program, up to the one exit that counts the frame's outcome. `features` is a constant at each call: xdpwatch()
  * calls this twice, so that clang compiles one copy with no feature code at
  * all, for the default configuration; the verifier then drops the copy the
  * loaded configuration does not take.
  */
-static __always_inline int handle(struct xdp_md *ctx, struct xw_stats *stats, const int features)
+static __always_inline int handle(struct xdp_md *ctx, const int features)
 {
 	void *data, *data_end, *pos;
 	struct eth_hdr *eth;
 	__u64 len;
-	__u32 outcome;
+	__u32 key0 = 0, outcome;
 	struct xw_cidr_key key;
+	struct xw_stats *stats;
 	struct xw_record *r;
 	int proto, l4;
 
+	stats = bpf_map_lookup_elem(&xw_stats, &key0);
+	/* An array lookup of key 0 cannot fail; the verifier still wants the check. */
+	if (!stats)
+		return XDP_PASS;
+	stats->seen++;
 	r = ring_slot(stats);
 	/* Userspace sizes the ring for every possible CPU: only an object
 	 * loaded with a smaller ring gets here, and then this CPU counts
@@ -400,15 +405,8 @@ malformed:
 SEC("xdp")
 int xdpwatch(struct xdp_md *ctx)
 {
-	__u32 key0 = 0;
-	struct xw_stats *stats = bpf_map_lookup_elem(&xw_stats, &key0);
-
-	/* An array lookup of key 0 cannot fail; the verifier still wants the check. */
-	if (!stats)
-		return XDP_PASS;
-	stats->seen++;
 	/* The default configuration: log every packet, nothing else. */
 	if (likely(xw_cfg.flags == XW_F_LOG))
-		return handle(ctx, stats, 0);
-	return handle(ctx, stats, 1);
+		return handle(ctx, 0);
+	return handle(ctx, 1);
 }
