@@ -73,7 +73,6 @@ struct {
 #define XW_F_NEED_KEY (XW_F_BLOCK | XW_F_SRC_FILTER | XW_F_SOURCES)
 /* Features that may reject a packet after its ports are known: matches(). */
 #define XW_F_FILTERS (XW_F_SRC_FILTER | XW_F_PROTO_FILTER | XW_F_PORT_FILTER)
-#define XW_F_ALL (XW_F_LOG | XW_F_NEED_KEY | XW_F_FILTERS | XW_F_SAMPLE)
 
 /* Not linux/if_ether.h's packed struct: this one is 2-byte aligned, so the
  * ethertype is one 16-bit load rather than two byte loads and a shift. */
@@ -292,36 +291,23 @@ static __always_inline struct xw_record *ring_slot(struct xw_stats *stats)
 }
 
 /*
- * The whole program, up to the one exit that counts the frame's outcome. `features` is a constant at each call: xdpwatch()
- * calls this twice, so that clang compiles one copy with no feature code at
- * all, for the default configuration; the verifier then drops the copy the
- * loaded configuration does not take.
+ * Parses one frame into the record r and counts its outcome, at the one
+ * exit. `features` and `logged` are constants at each call: clang compiles
+ * a copy with no feature code at all for the default configuration (the
+ * verifier drops the copy the loaded configuration does not take), and a
+ * copy for a CPU without a ring, which parses into a scratch record so that
+ * its frames get the outcome they would have had, no_ring for logged.
  */
-static __always_inline int handle(struct xdp_md *ctx, const int features)
+static __always_inline int count_frame(struct xdp_md *ctx, struct xw_stats *stats, struct xw_record *r,
+				       const int features, const __u32 logged)
 {
 	void *data, *data_end, *pos;
 	struct eth_hdr *eth;
 	__u64 len;
-	__u32 key0 = 0, outcome;
+	__u32 outcome;
 	struct xw_cidr_key key;
-	struct xw_stats *stats;
-	struct xw_record *r;
 	int proto, l4;
 
-	stats = bpf_map_lookup_elem(&xw_stats, &key0);
-	/* An array lookup of key 0 cannot fail; the verifier still wants the check. */
-	if (!stats)
-		return XDP_PASS;
-	stats->seen++;
-	r = ring_slot(stats);
-	/* Userspace sizes the ring for every possible CPU: only an object
-	 * loaded with a smaller ring gets here, and then this CPU counts
-	 * every frame it sees as no_ring. */
-	if (unlikely(!r)) {
-		stats->bytes += ctx->data_end - ctx->data;
-		outcome = XW_NO_RING;
-		goto out;
-	}
 	data = (void *)(long)ctx->data;
 	data_end = (void *)(long)ctx->data_end;
 	len = data_end - data;
@@ -381,7 +367,7 @@ static __always_inline int handle(struct xdp_md *ctx, const int features)
 			goto out;
 		}
 	}
-	outcome = XW_LOGGED;
+	outcome = logged;
 out:
 	/* stats in a register of its own: clang would else keep the address
 	 * of its outcome array apart from the start of the program. */
@@ -400,6 +386,24 @@ malformed:
 	asm volatile("");
 	outcome = XW_MALFORMED;
 	goto out;
+}
+
+static __always_inline int handle(struct xdp_md *ctx, const int features)
+{
+	__u32 key0 = 0;
+	struct xw_stats *stats = bpf_map_lookup_elem(&xw_stats, &key0);
+	struct xw_record scratch, *r;
+
+	/* An array lookup of key 0 cannot fail; the verifier still wants the check. */
+	if (!stats)
+		return XDP_PASS;
+	stats->seen++;
+	r = ring_slot(stats);
+	/* Userspace sizes the ring for every possible CPU: only an object
+	 * loaded with a smaller ring takes this branch. */
+	if (unlikely(!r))
+		return count_frame(ctx, stats, &scratch, features, XW_NO_RING);
+	return count_frame(ctx, stats, r, features, XW_LOGGED);
 }
 
 SEC("xdp")
