@@ -13,7 +13,7 @@ import { dirname, join } from "node:path";
 import ipaddr from "ipaddr.js";
 import { REFERENCE_RING_SHIFT } from "../../src/bench/cases";
 import { withMaxEntries } from "../../src/bpf/elf";
-import { decodeRecord, decodeStats, PAGE_SIZE, RECORD, sumStats, type Stats } from "../../src/bpf/layout";
+import { decodeRecord, decodeStats, OUTCOMES, PAGE_SIZE, RECORD, sumStats, type Stats } from "../../src/bpf/layout";
 import { parseMapEntries, parseWordValues, updateMap } from "../../src/tools/bpftool";
 import { loadPinned, possibleCpus, RING_SHIFT_MIN } from "../../src/xdp/program";
 import { BENCH_ROOT, pinsAt, removeIfEmpty, removePins, type Pins } from "../../src/xdp/pins";
@@ -174,6 +174,34 @@ describe.skipIf(!kernelReady)("records in the ring match the frames", () => {
     },
     30_000,
   );
+
+  test.skipIf(availableParallelism() < 2)("a CPU without a ring: no_ring for what would be logged, every other outcome as usual", async () => {
+    // A ring sized for CPU 0 alone: CPU 1 writes past it (into the flush page) for its first
+    // page of records, then finds no slot.
+    const small = pinsAt(join(root, "small"));
+    try {
+      await loadPinned(small, { object: join(ROOT, "dist/bpf/xdpwatch.o"), config: { log: true, sources: false, block: false, srcFilter: false, sample: 1 } }, { cpus: 1, shift: RING_SHIFT_MIN });
+      const dir = mkdtempSync(join(tmpdir(), "xw-records-"));
+      try {
+        const frames = { udp: ipv4Frame({ src: "198.18.4.1" }), arp: arpFrame(), cut: v4.slice(0, ETH + 12) };
+        for (const [name, f] of Object.entries(frames)) writeFileSync(join(dir, name), f);
+        const stats = `map lookup pinned ${small.stats} key hex 00 00 00 00`;
+        const lines = [`prog run pinned ${small.prog} data_in ${join(dir, "udp")} repeat 200`, stats];
+        for (const name of ["udp", "arp", "cut"]) lines.push(`prog run pinned ${small.prog} data_in ${join(dir, name)} repeat 1`, stats);
+        const r = await sh(["taskset", "-c", "1", "bpftool", "batch", "file", "-"], `${lines.join("\n")}\n`);
+        if (r.code !== 0) throw new Error(r.stderr);
+        const counters = parseMapEntries(r.stdout).map((e) => decodeStats(e.values[1]!));
+        const moved = counters.slice(1).map((after, i) => OUTCOMES.filter((o) => after.outcome[o] !== counters[i]!.outcome[o]));
+        expect(Number(counters[0]!.outcome.logged) + Number(counters[0]!.outcome.no_ring)).toBe(200);
+        expect(counters[0]!.outcome.no_ring).toBeGreaterThan(0n);
+        expect(moved).toEqual([["no_ring"], ["not_ip"], ["malformed"]]);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    } finally {
+      removePins(small);
+    }
+  }, 30_000);
 
   test("bpf/minimal.c sizes its ring as the bench expects", () => {
     const source = readFileSync(join(ROOT, "bpf/minimal.c"), "utf8");
