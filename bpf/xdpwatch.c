@@ -4,12 +4,13 @@
  * per source, drop blocked ranges. Everything else passes untouched: a frame
  * this program cannot parse is counted as malformed and passed, never dropped.
  *
- * The fast path is the default configuration (log every packet): parsers
- * write the record's fields straight from the frame into the ring slot as
- * they go, and what only a feature needs (the source key of block, --src and
- * top) is built inside that feature's branch, which the verifier removes when
- * the configuration turns it off. `bench` holds this path to a reference
- * program doing the same job with the least code (bpf/minimal.c).
+ * The default configuration (log every packet) is the fast path, held by
+ * `xdpwatch bench` to a reference doing the same job with the least code
+ * (bpf/minimal.c). Parsers write the record's fields straight from the frame
+ * into the ring slot as they go; what only a feature needs (the source key of
+ * block, --src and top) is built in that feature's branch. The path is
+ * compiled twice, with and without feature code, and the verifier keeps the
+ * copy the configuration in .rodata takes: the default one tests no flag.
  */
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
@@ -232,8 +233,10 @@ static __always_inline int port_allowed(__be16 port_be)
 	return (xw_cfg.ports[port >> 6] >> (port & 63)) & 1;
 }
 
-/* The filters of watch and top, each behind its own flag. A new filter step
- * goes here, behind a flag of its own, so that it costs nothing when off. */
+/* The filters of watch and top (--src, --proto, --port), each behind its own
+ * flag. A new step (a noinline subprogram, say) goes here, behind a flag of
+ * its own added to XW_F_FILTERS: set, it sends frames to the feature copy of
+ * the path; clear, the verifier removes the step. */
 static __always_inline int matches(const struct xw_record *r, struct xw_cidr_key *key)
 {
 	if ((xw_cfg.flags & XW_F_SRC_FILTER) && !bpf_map_lookup_elem(&xw_src_filter, key))

@@ -31,8 +31,8 @@ enum xw_outcome {
 	XW_BLOCKED = 4,     /* source in a --block range: XDP_DROP */
 	XW_NOT_IP = 5,      /* well-formed, neither IPv4 nor IPv6 */
 	XW_MALFORMED = 6,   /* truncated or inconsistent headers */
-	XW_NO_RING = 7,     /* matched, but this CPU has no ring slot (a CPU
-			     * brought online after the ring was sized) */
+	XW_NO_RING = 7,     /* would have been logged, but this CPU has no ring
+			     * region (the ring was sized for fewer CPUs) */
 	XW_OUTCOMES = 8, /* a power of two: the program indexes with & (N - 1) */
 };
 
@@ -81,7 +81,7 @@ struct xw_page {
 #define XW_F_SRC_FILTER (1U << 3)   /* consult xw_src_filter */
 #define XW_F_PROTO_FILTER (1U << 4) /* consult protos[] */
 #define XW_F_PORT_FILTER (1U << 5)  /* consult ports[] */
-#define XW_F_SAMPLE (1U << 6)       /* sample > 1: the fast path tests one word */
+#define XW_F_SAMPLE (1U << 6)       /* sample > 1: flags alone tell the default */
 
 struct xw_config {
 	__u32 flags;
