@@ -3,6 +3,14 @@
  * xdpwatch: account for every frame, log IP sources to a per-CPU ring, count
  * per source, drop blocked ranges. Everything else passes untouched: a frame
  * this program cannot parse is counted as malformed and passed, never dropped.
+ *
+ * The default configuration (log every packet) is the fast path, held by
+ * `xdpwatch bench` to a reference doing the same job with the least code
+ * (bpf/minimal.c). Parsers write the record's fields straight from the frame
+ * into the ring slot as they go; what only a feature needs (the source key of
+ * block, --src and top) is built in that feature's branch. The path is
+ * compiled twice, with and without feature code, and the verifier keeps the
+ * copy the configuration in .rodata takes: the default one tests no flag.
  */
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
@@ -18,7 +26,10 @@
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
-const volatile struct xw_config xw_cfg = { .ring_shift = XW_RING_SHIFT_DEFAULT };
+const volatile struct xw_config xw_cfg = {
+	.ring_shift = XW_RING_SHIFT_DEFAULT,
+	.ring_mask = (1 << XW_RING_SHIFT_DEFAULT) - 1,
+};
 
 /* Counters and tries carry no key/value BTF on purpose: bpftool then prints
  * raw bytes, which are exact (BTF-formatted JSON turns u64 counters into
@@ -56,12 +67,22 @@ struct {
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 } xw_block SEC(".maps"), xw_src_filter SEC(".maps");
 
-#ifndef barrier
-#define barrier() asm volatile("" ::: "memory")
-#endif
+#define likely(x) __builtin_expect(!!(x), 1)
+#define unlikely(x) __builtin_expect(!!(x), 0)
 
-struct hdr_cursor {
-	void *pos;
+/* Features that look the source up in a map, and so need its key. */
+#define XW_F_NEED_KEY (XW_F_BLOCK | XW_F_SRC_FILTER | XW_F_SOURCES)
+/* Features that may reject a packet after its ports are known: matches(). */
+#define XW_F_FILTERS (XW_F_MATCH_EXPR | XW_F_SRC_FILTER | XW_F_PROTO_FILTER | XW_F_PORT_FILTER)
+/* Features that run the translated tcpdump expressions. */
+#define XW_F_EXPRS (XW_F_MATCH_EXPR | XW_F_DROP_EXPR)
+
+/* Not linux/if_ether.h's packed struct: this one is 2-byte aligned, so the
+ * ethertype is one 16-bit load rather than two byte loads and a shift. */
+struct eth_hdr {
+	__u8 dst[6];
+	__u8 src[6];
+	__be16 proto;
 };
 
 struct vlan_hdr {
@@ -69,117 +90,145 @@ struct vlan_hdr {
 	__be16 encap_proto;
 };
 
-/* What the parsers learn about one packet. */
-struct flow {
-	struct xw_cidr_key src; /* prefixlen 128, IPv4 mapped into IPv6 */
-	__u16 sport;
-	__u16 dport;
-	__u16 vlan;
-	__u8 proto;
-	__u8 family;
-};
-
-static __always_inline int proto_is_vlan(__u16 h_proto)
+static __always_inline int proto_is_vlan(__be16 proto)
 {
-	return h_proto == bpf_htons(ETH_P_8021Q) || h_proto == bpf_htons(ETH_P_8021AD);
+	return proto == bpf_htons(ETH_P_8021Q) || proto == bpf_htons(ETH_P_8021AD);
 }
 
-/* Returns the inner ethertype (network order), or -1 if the frame ends inside
- * the Ethernet header or a VLAN tag. */
-static __always_inline int parse_ethhdr(struct hdr_cursor *c, void *data_end, __u16 *vlan)
+/* Returns the ethertype after the VLAN tags (network order), or -1 when a
+ * tag is cut short. Sets the record's vlan to the outermost tag's id. */
+static __always_inline int parse_vlans(void **pos, void *data_end, struct xw_record *r, __be16 proto)
 {
-	struct ethhdr *eth = c->pos;
-	__u16 h_proto;
-
-	if ((void *)(eth + 1) > data_end)
-		return -1;
-	c->pos = eth + 1;
-	h_proto = eth->h_proto;
-
-	/* The verifier needs a bounded loop; deeper stacks than QinQ are left as
-	 * "not IP" rather than parsed. */
+	/* The verifier needs a bounded loop; deeper stacks than QinQ are left
+	 * as "not IP" rather than parsed. */
 #pragma unroll
 	for (int i = 0; i < XW_VLAN_MAX_DEPTH; i++) {
-		struct vlan_hdr *vh = c->pos;
+		struct vlan_hdr *vh = *pos;
 
-		if (!proto_is_vlan(h_proto))
+		if (!proto_is_vlan(proto))
 			break;
-		if ((void *)(vh + 1) > data_end)
+		if (unlikely((void *)(vh + 1) > data_end))
 			return -1;
 		if (i == 0)
-			*vlan = bpf_ntohs(vh->tci) & 0x0fff;
-		h_proto = vh->encap_proto;
-		c->pos = vh + 1;
+			r->vlan = bpf_ntohs(vh->tci) & 0x0fff;
+		proto = vh->encap_proto;
+		*pos = vh + 1;
 	}
-	return h_proto;
+	return proto;
 }
 
-/* Returns the L4 protocol, or -1 for a header that is truncated or lies about
- * itself (IHL below 5 or past the frame, wrong version). Sets *l4 to 0 for a
- * non-first fragment, whose payload has no L4 header. */
-static __always_inline int parse_iphdr(struct hdr_cursor *c, void *data_end, struct flow *f,
-				       int *l4)
+/* Each parser writes the address, protocol and family into the record, moves
+ * *pos past its header and returns the protocol whose ports are to be read
+ * there (0 for a non-first fragment, whose payload has no L4 header), or -1
+ * when the header is cut short or lies about itself. */
+static __always_inline int parse_ipv4(void **pos, void *data_end, struct xw_record *r)
 {
-	struct iphdr *iph = c->pos;
-	int hdrsize;
+	struct iphdr *iph = *pos;
+	__u64 vihl;
 
-	if ((void *)(iph + 1) > data_end)
+	if (unlikely((void *)(iph + 1) > data_end))
 		return -1;
-	if (iph->version != 4)
-		return -1;
-	hdrsize = iph->ihl * 4;
-	if (hdrsize < (int)sizeof(*iph))
-		return -1;
-	if (c->pos + hdrsize > data_end)
-		return -1;
-	c->pos += hdrsize;
+	/* Version 4, IHL 5: the header just checked, and the ports at a fixed
+	 * offset (no load on the way to them). Options are rare. */
+	vihl = *(__u8 *)iph;
+	if (likely(vihl == 0x45)) {
+		*pos = iph + 1;
+	} else {
+		/* Version 4 and IHL 6..15 in one unsigned comparison. */
+		if (unlikely(vihl - 0x46 > 0x4f - 0x46))
+			return -1;
+		*pos += (vihl & 0x0f) * 4;
+		if (unlikely(*pos > data_end))
+			return -1;
+	}
 
-	f->family = XW_FAMILY_IPV4;
-	f->src.addr[2] = bpf_htonl(0xffff);
-	f->src.addr[3] = iph->saddr;
-	*l4 = !(iph->frag_off & bpf_htons(0x1fff));
+	r->addr[0] = iph->saddr;
+	r->addr[1] = 0;
+	r->addr[2] = 0;
+	r->addr[3] = 0;
+	r->proto = iph->protocol;
+	r->family = XW_FAMILY_IPV4;
+	if (iph->frag_off & bpf_htons(0x1fff))
+		return 0;
 	return iph->protocol;
 }
 
 /* Extension headers are not walked: the protocol is the first next-header
  * value, and ports are read only when it is TCP or UDP. */
-static __always_inline int parse_ipv6hdr(struct hdr_cursor *c, void *data_end, struct flow *f)
+static __always_inline int parse_ipv6(void **pos, void *data_end, struct xw_record *r)
 {
-	struct ipv6hdr *ip6h = c->pos;
+	struct ipv6hdr *ip6h = *pos;
 
-	if ((void *)(ip6h + 1) > data_end)
+	if (unlikely((void *)(ip6h + 1) > data_end))
 		return -1;
-	if (ip6h->version != 6)
+	if (unlikely(ip6h->version != 6))
 		return -1;
-	c->pos = ip6h + 1;
+	*pos = ip6h + 1;
 
-	f->family = XW_FAMILY_IPV6;
-	__builtin_memcpy(f->src.addr, &ip6h->saddr, sizeof(f->src.addr));
+	__builtin_memcpy(r->addr, &ip6h->saddr, sizeof(r->addr));
+	r->proto = ip6h->nexthdr;
+	r->family = XW_FAMILY_IPV6;
 	return ip6h->nexthdr;
 }
 
-/* Returns -1 when a TCP or UDP header is cut short. */
-static __always_inline int parse_ports(struct hdr_cursor *c, void *data_end, struct flow *f)
+#define XW_L4_NOT_IP (-2)
+
+/* The parser for the ethertype (network order), or XW_L4_NOT_IP. */
+static __always_inline int parse_ip(int proto, void **pos, void *data_end, struct xw_record *r)
 {
-	if (f->proto == IPPROTO_TCP) {
-		struct tcphdr *th = c->pos;
+	if (likely(proto == bpf_htons(ETH_P_IP)))
+		return parse_ipv4(pos, data_end, r);
+	if (proto == bpf_htons(ETH_P_IPV6))
+		return parse_ipv6(pos, data_end, r);
+	return XW_L4_NOT_IP;
+}
 
-		if ((void *)(th + 1) > data_end)
-			return -1;
-		f->sport = th->source;
-		f->dport = th->dest;
-	} else if (f->proto == IPPROTO_UDP) {
-		struct udphdr *uh = c->pos;
+/* Returns -1 when a TCP or UDP header is cut short. Ports are 0 for any other
+ * protocol. */
+static __always_inline int parse_ports(void *pos, void *data_end, struct xw_record *r, int proto)
+{
+	struct udphdr *uh = pos; /* TCP's ports lie where UDP's do */
+	__u32 size;
 
-		if ((void *)(uh + 1) > data_end)
-			return -1;
-		f->sport = uh->source;
-		f->dport = uh->dest;
+	if (proto == IPPROTO_UDP) {
+		size = sizeof(struct udphdr);
+	} else if (proto == IPPROTO_TCP) {
+		size = sizeof(struct tcphdr);
+	} else {
+		r->sport = 0;
+		r->dport = 0;
+		return 0;
 	}
+	if (unlikely(pos + size > data_end))
+		return -1;
+	r->sport = uh->source;
+	r->dport = uh->dest;
 	return 0;
 }
 
-static __always_inline int port_allowed(__u16 port_be)
+/* Source addresses as the tries and xw_sources key them: IPv4 mapped into IPv6. */
+static __always_inline void source_key(struct xw_cidr_key *k, const struct xw_record *r)
+{
+	k->prefixlen = 128;
+	/* Read back from the record: clang would else carry the family from
+	 * the parsers in a register, on the fast path too. */
+	if (*(volatile const __u8 *)&r->family == XW_FAMILY_IPV4) {
+		k->addr[0] = 0;
+		k->addr[1] = 0;
+		k->addr[2] = bpf_htonl(0xffff);
+		k->addr[3] = r->addr[0];
+	} else {
+		__builtin_memcpy(k->addr, r->addr, sizeof(k->addr));
+	}
+}
+
+static __always_inline int blocked(const struct xw_record *r, struct xw_cidr_key *key)
+{
+	source_key(key, r);
+	return bpf_map_lookup_elem(&xw_block, key) != NULL;
+}
+
+static __always_inline int port_allowed(__be16 port_be)
 {
 	__u16 port = bpf_ntohs(port_be);
 
@@ -209,34 +258,38 @@ static __always_inline __u32 xw_expr(void *data, void *data_end, __u32 *scratch)
 	return match;
 }
 
-static __always_inline int matches_filters(struct flow *f, volatile __u8 *expr)
+/* The filters of watch and top (a tcpdump expression, --src, --proto,
+ * --port), each behind its own flag. A new step goes here, behind a flag of
+ * its own added to XW_F_FILTERS: set, it sends frames to the feature copy of
+ * the path; clear, the verifier removes the step. */
+static __always_inline int matches(const struct xw_record *r, struct xw_cidr_key *key, __u32 expr)
 {
-	if ((xw_cfg.flags & XW_F_MATCH_EXPR) && !(*expr & XW_F_MATCH_EXPR))
+	if ((xw_cfg.flags & XW_F_MATCH_EXPR) && !(expr & XW_F_MATCH_EXPR))
 		return 0;
-	if ((xw_cfg.flags & XW_F_SRC_FILTER) && !bpf_map_lookup_elem(&xw_src_filter, &f->src))
+	if ((xw_cfg.flags & XW_F_SRC_FILTER) && !bpf_map_lookup_elem(&xw_src_filter, key))
 		return 0;
-	if ((xw_cfg.flags & XW_F_PROTO_FILTER) && !((xw_cfg.protos[f->proto >> 3] >> (f->proto & 7)) & 1))
+	if ((xw_cfg.flags & XW_F_PROTO_FILTER) && !((xw_cfg.protos[r->proto >> 3] >> (r->proto & 7)) & 1))
 		return 0;
 	if ((xw_cfg.flags & XW_F_PORT_FILTER) &&
-	    !((f->sport || f->dport) && (port_allowed(f->sport) || port_allowed(f->dport))))
+	    !((r->sport || r->dport) && (port_allowed(r->sport) || port_allowed(r->dport))))
 		return 0;
 	return 1;
 }
 
 /* Exact per-source counts: per-CPU values need no atomics, and a lost insert
  * race (another CPU added the key first) falls back to that CPU's new entry. */
-static __always_inline void count_source(struct flow *f, __u64 len, struct xw_stats *stats)
+static __always_inline void count_source(struct xw_cidr_key *key, __u64 len, struct xw_stats *stats)
 {
-	struct xw_source_value *v = bpf_map_lookup_elem(&xw_sources, f->src.addr);
+	struct xw_source_value *v = bpf_map_lookup_elem(&xw_sources, key->addr);
 
 	if (!v) {
 		struct xw_source_value init = { .packets = 1, .bytes = len };
 
-		if (!bpf_map_update_elem(&xw_sources, f->src.addr, &init, BPF_NOEXIST)) {
+		if (!bpf_map_update_elem(&xw_sources, key->addr, &init, BPF_NOEXIST)) {
 			stats->new_sources++;
 			return;
 		}
-		v = bpf_map_lookup_elem(&xw_sources, f->src.addr);
+		v = bpf_map_lookup_elem(&xw_sources, key->addr);
 		if (!v)
 			return;
 	}
@@ -244,117 +297,169 @@ static __always_inline void count_source(struct flow *f, __u64 len, struct xw_st
 	v->bytes += len;
 }
 
-/* The slot is overwritten whether or not it was read: the reader re-reads the
- * head after copying and counts what was overwritten meanwhile as lost, so the
- * fast path never waits or checks. */
-static __always_inline int write_record(struct xw_stats *stats, struct flow *f, __u64 len)
+/* The ring slot the next logged record goes to, or NULL when this CPU has no
+ * ring. Parsers fill it whether or not the packet will be logged (top and
+ * the filters too: one place to write, and no second copy of the fields):
+ * the reader never trusts the slot at the head, which may be half written,
+ * and the head moves only once a record is whole. */
+static __always_inline struct xw_record *ring_slot(struct xw_stats *stats)
 {
+	/* In this order, nothing but stats has to outlive a helper call. */
+	__u32 cpu = bpf_get_smp_processor_id();
 	__u64 head = stats->outcome[XW_LOGGED];
-	__u32 shift = xw_cfg.ring_shift;
-	__u32 page_idx = (bpf_get_smp_processor_id() << shift) |
-			 ((head >> XW_PAGE_SHIFT) & ((1U << shift) - 1));
+	__u32 page_idx = (cpu << xw_cfg.ring_shift) | ((head >> XW_PAGE_SHIFT) & xw_cfg.ring_mask);
 	struct xw_page *page = bpf_map_lookup_elem(&xw_ring, &page_idx);
 	struct xw_record *r;
 
-	if (!page)
-		return -1;
+	if (unlikely(!page))
+		return NULL;
+	/* Read again rather than kept across the call: a register less. */
+	head = stats->outcome[XW_LOGGED];
 	r = (struct xw_record *)&page->words[(head & (XW_PAGE_RECORDS - 1)) * XW_RECORD_WORDS];
 	r->seq = (__u32)head;
-	barrier();
-	r->addr[0] = f->family == XW_FAMILY_IPV4 ? f->src.addr[3] : f->src.addr[0];
-	r->addr[1] = f->family == XW_FAMILY_IPV4 ? 0 : f->src.addr[1];
-	r->addr[2] = f->family == XW_FAMILY_IPV4 ? 0 : f->src.addr[2];
-	r->addr[3] = f->family == XW_FAMILY_IPV4 ? 0 : f->src.addr[3];
+	return r;
+}
+
+/*
+ * Parses one frame into the record r and counts its outcome, at the one
+ * exit. `features` and `logged` are constants at each call: clang compiles
+ * a copy with no feature code at all for the default configuration (the
+ * verifier drops the copy the loaded configuration does not take), and a
+ * copy for a CPU without a ring, which parses into a scratch record so that
+ * its frames get the outcome they would have had, no_ring for logged.
+ */
+static __always_inline int count_frame(struct xdp_md *ctx, struct xw_stats *stats, struct xw_record *r,
+				       const int features, const __u32 logged, __u32 expr)
+{
+	void *data, *data_end, *pos;
+	struct eth_hdr *eth;
+	__u64 len;
+	__u32 outcome;
+	struct xw_cidr_key key;
+	int proto, l4;
+
+	data = (void *)(long)ctx->data;
+	data_end = (void *)(long)ctx->data_end;
+	len = data_end - data;
+	stats->bytes += len;
 	r->len = len;
-	r->sport = f->sport;
-	r->dport = f->dport;
-	r->proto = f->proto;
-	r->family = f->family;
-	r->vlan = f->vlan;
-	return 0;
+
+	eth = data;
+	pos = eth + 1;
+	if (unlikely(pos > data_end))
+		goto malformed;
+	r->vlan = 0;
+	l4 = parse_ip(eth->proto, &pos, data_end, r);
+	if (unlikely(l4 == XW_L4_NOT_IP)) {
+		/* VLAN tags come second: untagged IP tests its ethertype once. */
+		proto = parse_vlans(&pos, data_end, r, eth->proto);
+		if (unlikely(proto < 0))
+			goto malformed;
+		l4 = parse_ip(proto, &pos, data_end, r);
+		if (l4 == XW_L4_NOT_IP)
+			goto not_ip;
+	}
+	if (unlikely(l4 < 0))
+		goto malformed;
+
+	if (unlikely(parse_ports(pos, data_end, r, l4) < 0)) {
+		/* A blocked source must not get through by cutting its L4
+		 * header short (a tiny first fragment). */
+		if (features && (xw_cfg.flags & XW_F_BLOCK) && blocked(r, &key)) {
+			outcome = XW_BLOCKED;
+			goto out;
+		}
+		goto malformed;
+	}
+	/* From here on, only the record and the key: the parser's state is
+	 * dead before the first helper call. Each feature is removed by the
+	 * verifier when off. A new filter step goes into matches(). */
+	if (features) {
+		if (xw_cfg.flags & XW_F_NEED_KEY)
+			source_key(&key, r);
+		if ((xw_cfg.flags & XW_F_BLOCK) && bpf_map_lookup_elem(&xw_block, &key)) {
+			outcome = XW_BLOCKED;
+			goto out;
+		}
+		if ((xw_cfg.flags & XW_F_FILTERS) && !matches(r, &key, expr)) {
+			outcome = XW_FILTERED;
+			goto out;
+		}
+		if (xw_cfg.flags & XW_F_SOURCES)
+			count_source(&key, len, stats);
+		if (!(xw_cfg.flags & XW_F_LOG)) {
+			outcome = XW_COUNTED;
+			goto out;
+		}
+		if ((xw_cfg.flags & XW_F_SAMPLE) &&
+		    (stats->outcome[XW_LOGGED] + stats->outcome[XW_SAMPLED_OUT]) % xw_cfg.sample) {
+			outcome = XW_SAMPLED_OUT;
+			goto out;
+		}
+	}
+	outcome = logged;
+out:
+	/* stats in a register of its own: clang would else keep the address
+	 * of its outcome array apart from the start of the program. */
+	asm volatile("" : "+r"(stats));
+	stats->outcome[outcome & (XW_OUTCOMES - 1)]++;
+	return outcome == XW_BLOCKED ? XDP_DROP : XDP_PASS;
+
+	/* Blocks of their own, which clang cannot merge into the exit: else it
+	 * sets the outcome (and the return value) before every test that may
+	 * end here, on the fast path too. */
+not_ip:
+	asm volatile("");
+	outcome = XW_NOT_IP;
+	goto out;
+malformed:
+	asm volatile("");
+	outcome = XW_MALFORMED;
+	goto out;
+}
+
+static __always_inline int handle(struct xdp_md *ctx, const int features)
+{
+	__u32 key0 = 0;
+	struct xw_stats *stats = bpf_map_lookup_elem(&xw_stats, &key0);
+	struct xw_record scratch, *r;
+	/* What xw_expr returned. Volatile, so that it waits on the stack across
+	 * the ring's helper calls instead of taking a register; written and read
+	 * only when an expression is configured (the verifier then drops both). */
+	volatile __u32 expr = 0;
+	__u32 expr_scratch[XW_EXPR_SCRATCH_WORDS];
+
+	/* An array lookup of key 0 cannot fail; the verifier still wants the check. */
+	if (!stats)
+		return XDP_PASS;
+	stats->seen++;
+	/* Expressions see every frame as tcpdump would, before this program's own
+	 * parsing can set a frame aside as malformed or not IP. Here, once: the
+	 * placeholder must appear once in the program for userspace to patch. */
+	if (features && (xw_cfg.flags & XW_F_EXPRS)) {
+		void *data = (void *)(long)ctx->data;
+		void *data_end = (void *)(long)ctx->data_end;
+
+		expr = xw_expr(data, data_end, expr_scratch);
+		if (expr & XW_F_DROP_EXPR) {
+			stats->bytes += data_end - data;
+			stats->outcome[XW_BLOCKED]++;
+			return XDP_DROP;
+		}
+	}
+	r = ring_slot(stats);
+	/* Userspace sizes the ring for every possible CPU: only an object
+	 * loaded with a smaller ring takes this branch. */
+	if (unlikely(!r))
+		return count_frame(ctx, stats, &scratch, features, XW_NO_RING, expr);
+	return count_frame(ctx, stats, r, features, XW_LOGGED, expr);
 }
 
 SEC("xdp")
 int xdpwatch(struct xdp_md *ctx)
 {
-	void *data = (void *)(long)ctx->data;
-	void *data_end = (void *)(long)ctx->data_end;
-	struct hdr_cursor c = { .pos = data };
-	struct flow f;
-	__u64 len = data_end - data;
-	__u32 key = 0, outcome = XW_MALFORMED, action = XDP_PASS;
-	struct xw_stats *stats;
-	int eth_proto, l4 = 1, proto;
-	/* What xw_expr returned. Volatile, so that it stays on the stack instead
-	 * of taking a register from the default path; written and read only when
-	 * an expression is configured (the verifier then drops both). */
-	volatile __u8 expr;
-	__u32 expr_scratch[XW_EXPR_SCRATCH_WORDS];
-
-	/* Field by field: a designated initializer makes clang emit a .rodata
-	 * template, which would land in the configuration's map. */
-	__builtin_memset(&f, 0, sizeof(f));
-	f.src.prefixlen = 128;
-
-	stats = bpf_map_lookup_elem(&xw_stats, &key);
-	/* An array lookup of key 0 cannot fail; the verifier still wants the check. */
-	if (!stats)
-		return XDP_PASS;
-	stats->seen++;
-	stats->bytes += len;
-
-	/* Expressions see every frame as tcpdump would, before this program's
-	 * own parsing can set a frame aside as malformed or not IP. */
-	if (xw_cfg.flags & (XW_F_MATCH_EXPR | XW_F_DROP_EXPR)) {
-		expr = xw_expr(data, data_end, expr_scratch);
-		if (expr & XW_F_DROP_EXPR) {
-			outcome = XW_BLOCKED;
-			action = XDP_DROP;
-			goto out;
-		}
-	}
-
-	eth_proto = parse_ethhdr(&c, data_end, &f.vlan);
-	if (eth_proto < 0)
-		goto out;
-	if (eth_proto == bpf_htons(ETH_P_IP)) {
-		proto = parse_iphdr(&c, data_end, &f, &l4);
-	} else if (eth_proto == bpf_htons(ETH_P_IPV6)) {
-		proto = parse_ipv6hdr(&c, data_end, &f);
-	} else {
-		outcome = XW_NOT_IP;
-		goto out;
-	}
-	if (proto < 0)
-		goto out;
-	/* Before the L4 header is parsed: a blocked source must not get through
-	 * by cutting it short (a tiny first fragment). */
-	if ((xw_cfg.flags & XW_F_BLOCK) && bpf_map_lookup_elem(&xw_block, &f.src)) {
-		outcome = XW_BLOCKED;
-		action = XDP_DROP;
-		goto out;
-	}
-	f.proto = proto;
-	if (l4 && parse_ports(&c, data_end, &f) < 0)
-		goto out;
-
-	if (!matches_filters(&f, &expr)) {
-		outcome = XW_FILTERED;
-		goto out;
-	}
-	if (xw_cfg.flags & XW_F_SOURCES)
-		count_source(&f, len, stats);
-	if (!(xw_cfg.flags & XW_F_LOG)) {
-		outcome = XW_COUNTED;
-		goto out;
-	}
-	if (xw_cfg.sample > 1 &&
-	    (stats->outcome[XW_LOGGED] + stats->outcome[XW_SAMPLED_OUT]) % xw_cfg.sample) {
-		outcome = XW_SAMPLED_OUT;
-		goto out;
-	}
-	outcome = write_record(stats, &f, len) ? XW_NO_RING : XW_LOGGED;
-out:
-	stats->outcome[outcome & (XW_OUTCOMES - 1)]++;
-	return action;
+	/* The default configuration: log every packet, nothing else. */
+	if (likely(xw_cfg.flags == XW_F_LOG))
+		return handle(ctx, 0);
+	return handle(ctx, 1);
 }

@@ -31,8 +31,8 @@ enum xw_outcome {
 	XW_BLOCKED = 4,     /* source in a --block range: XDP_DROP */
 	XW_NOT_IP = 5,      /* well-formed, neither IPv4 nor IPv6 */
 	XW_MALFORMED = 6,   /* truncated or inconsistent headers */
-	XW_NO_RING = 7,     /* matched, but this CPU has no ring slot (a CPU
-			     * brought online after the ring was sized) */
+	XW_NO_RING = 7,     /* would have been logged, but this CPU has no ring
+			     * region (the ring was sized for fewer CPUs) */
 	XW_OUTCOMES = 8, /* a power of two: the program indexes with & (N - 1) */
 };
 
@@ -81,8 +81,9 @@ struct xw_page {
 #define XW_F_SRC_FILTER (1U << 3)   /* consult xw_src_filter */
 #define XW_F_PROTO_FILTER (1U << 4) /* consult protos[] */
 #define XW_F_PORT_FILTER (1U << 5)  /* consult ports[] */
-#define XW_F_MATCH_EXPR (1U << 6)   /* call xw_expr: a tcpdump expression selects */
-#define XW_F_DROP_EXPR (1U << 7)    /* call xw_expr: a --drop expression drops */
+#define XW_F_SAMPLE (1U << 6)       /* sample > 1: flags alone tell the default */
+#define XW_F_MATCH_EXPR (1U << 7)   /* xw_expr: a tcpdump expression selects */
+#define XW_F_DROP_EXPR (1U << 8)    /* xw_expr: a --drop expression drops */
 
 /* Instructions reserved in the program for tcpdump expressions, which
  * userspace overwrites with their translation (src/bpf/cbpf.ts); it leaves
@@ -96,7 +97,7 @@ struct xw_config {
 	__u32 flags;
 	__u32 sample;      /* log one in `sample` matching packets; 0 and 1 log all */
 	__u32 ring_shift;  /* log2 of ring pages per CPU */
-	__u32 _pad;
+	__u32 ring_mask;   /* (1 << ring_shift) - 1: one load, no arithmetic */
 	__u8 protos[32];   /* bitmap of allowed IP protocol numbers */
 	__u64 ports[1024]; /* bitmap of allowed ports, source or destination */
 };

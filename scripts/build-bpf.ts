@@ -1,4 +1,4 @@
-/** Compiles the XDP program and the bench's empty baseline into dist/bpf/, the objects the binary embeds. */
+/** Compiles the XDP program and the bench's references (the empty and the minimal program) into dist/bpf/, the objects the binary embeds. */
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { programTags } from "../src/bpf/tag";
 import { XwError } from "../src/errors";
@@ -6,7 +6,7 @@ import { compileBpf } from "../src/tools/clang";
 
 mkdirSync("dist/bpf", { recursive: true });
 try {
-  for (const name of ["xdpwatch", "empty"]) {
+  for (const name of ["xdpwatch", "minimal", "empty"]) {
     await compileBpf(`bpf/${name}.c`, `dist/bpf/${name}.o`);
     console.error(`built dist/bpf/${name}.o`);
   }

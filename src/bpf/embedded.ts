@@ -8,14 +8,16 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import objectFile from "../../dist/bpf/xdpwatch.o" with { type: "file" };
 import baselineFile from "../../dist/bpf/empty.o" with { type: "file" };
+import referenceFile from "../../dist/bpf/minimal.o" with { type: "file" };
 import sourceFile from "../../bpf/xdpwatch.c" with { type: "file" };
 import headerFile from "../../bpf/xdpwatch.h" with { type: "file" };
 
 export interface Materialized {
   dir: string;
   object: string;
-  /** The empty XDP_PASS program `bench` compares against; written only when asked for. */
+  /** `bench`'s references, written only when asked for: the empty XDP_PASS program and bpf/minimal.c. */
   baseline?: string;
+  reference?: string;
   remove(): void;
 }
 
@@ -23,7 +25,7 @@ export async function embeddedObjectBytes(): Promise<Uint8Array> {
   return Bun.file(objectFile).bytes();
 }
 
-/** Writes the embedded object (and, when asked, its source or the baseline) into a fresh temp dir. */
+/** Writes the embedded object (and, when asked, its source or bench's references) into a fresh temp dir. */
 export async function materialize(opts: { source?: boolean; baseline?: boolean } = {}): Promise<Materialized> {
   const dir = mkdtempSync(join(tmpdir(), "xdpwatch-"));
   const remove = () => rmSync(dir, { recursive: true, force: true });
@@ -35,8 +37,10 @@ export async function materialize(opts: { source?: boolean; baseline?: boolean }
       writeFileSync(join(dir, "xdpwatch.h"), await Bun.file(headerFile).bytes());
     }
     const baseline = opts.baseline ? join(dir, "empty.o") : undefined;
+    const reference = opts.baseline ? join(dir, "minimal.o") : undefined;
     if (baseline) writeFileSync(baseline, await Bun.file(baselineFile).bytes());
-    return { dir, object, baseline, remove };
+    if (reference) writeFileSync(reference, await Bun.file(referenceFile).bytes());
+    return { dir, object, baseline, reference, remove };
   } catch (err) {
     remove();
     throw err;

@@ -51,6 +51,7 @@ export const CONFIG = {
   flags: 0,
   sample: 4,
   ringShift: 8,
+  ringMask: 12,
   protos: 16,
   ports: 48,
 } as const;
@@ -62,10 +63,11 @@ export const FLAG = {
   srcFilter: 1 << 3,
   protoFilter: 1 << 4,
   portFilter: 1 << 5,
+  sample: 1 << 6,
   /** A tcpdump expression selects what is logged or counted; xw_expr returns this bit when it matches. */
-  matchExpr: 1 << 6,
+  matchExpr: 1 << 7,
   /** A --drop expression; xw_expr returns this bit when it matches. */
-  dropExpr: 1 << 7,
+  dropExpr: 1 << 8,
 } as const;
 
 /** The placeholder in the program's section that tcpdump expressions, translated, replace (src/bpf/cbpf.ts). */
@@ -199,9 +201,11 @@ export function encodeConfig(cfg: ProgramConfig, ringShift = RING_SHIFT_DEFAULT)
     flags |= FLAG.portFilter;
     for (const p of cfg.ports) bytes[CONFIG.ports + (p >> 3)]! |= 1 << (p & 7);
   }
+  if (cfg.sample > 1) flags |= FLAG.sample;
   view.setUint32(CONFIG.flags, flags, true);
   view.setUint32(CONFIG.sample, cfg.sample, true);
   view.setUint32(CONFIG.ringShift, ringShift, true);
+  view.setUint32(CONFIG.ringMask, (1 << ringShift) - 1, true);
   return bytes;
 }
 

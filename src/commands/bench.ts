@@ -1,10 +1,11 @@
 import { defineCommand } from "citty";
-import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from "node:fs";
-import { constants } from "node:os";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { availableParallelism, constants } from "node:os";
 import { join } from "node:path";
 import { materialize, type Materialized } from "../bpf/embedded";
-import { benchConfigs, benchFrames, HEADLINE } from "../bench/cases";
-import { BASELINE, benchRecord, benchTable, summarize, toBmf, type Run } from "../bench/report";
+import { withMaxEntries } from "../bpf/elf";
+import { benchConfigs, benchFrames, HEADLINE, REFERENCE_RING_SHIFT, REFERENCES } from "../bench/cases";
+import { BASELINE, benchRecord, benchTable, REFERENCE, summarize, toBmf, type Result, type Run } from "../bench/report";
 import { usageError, XwError } from "../errors";
 import { log } from "../log";
 import * as bpftool from "../tools/bpftool";
@@ -14,15 +15,17 @@ import { BENCH_ROOT, ensureBpffs, pinsAt, removeIfEmpty } from "../xdp/pins";
 import { Stop } from "../xdp/session";
 import { outputArgs, parseCount } from "./_args";
 
-/** The function name in bpf/empty.c, which bpftool pins the program under. */
+/** The function names in bpf/empty.c and bpf/minimal.c, which bpftool pins the programs under. */
 const BASELINE_PROG = "xdpwatch_empty";
-/** bpftool.runProg gives up after 120 s; at some 100 ns per run this stays well inside. */
-const MAX_REPEAT = 100_000_000;
+const REFERENCE_PROG = "xdpwatch_minimal";
+/** A round's bpftool gives up after 600 s: some 50 runs of up to 10,000,000 at 100 ns stay inside. */
+const MAX_REPEAT = 10_000_000;
 const SIGNALS: NodeJS.Signals[] = ["SIGINT", "SIGTERM", "SIGHUP"];
 
+/** One program, loaded `copies` times: the kernel places each copy's machine code differently. */
 interface Program {
   name: string;
-  pin: string;
+  pins: string[];
 }
 
 /** A bench killed outright (SIGKILL) leaves its pins behind; the next run clears them. */
@@ -32,39 +35,74 @@ function removeStaleRuns(): void {
     if (!isAlive(Number(pid))) rmSync(join(BENCH_ROOT, pid), { recursive: true, force: true });
 }
 
-async function loadPrograms(root: string, object: string, baseline: string, stop: Stop): Promise<Program[]> {
-  const baselineDir = join(root, BASELINE);
-  mkdirSync(baselineDir, { recursive: true });
-  await bpftool.loadAll({ object: baseline, progDir: baselineDir, mapDir: join(baselineDir, "maps") });
-  const programs = [{ name: BASELINE, pin: join(baselineDir, BASELINE_PROG) }];
-  for (const c of benchConfigs()) {
-    if (stop.stopped) break;
-    const pins = pinsAt(join(root, c.name));
-    // bpftool prog run needs no deep ring: the smallest keeps kernel memory low.
-    await loadPinned(pins, { object, config: c.config, block: c.block, srcFilter: c.srcFilter }, { cpus: possibleCpus(), shift: RING_SHIFT_MIN });
-    programs.push({ name: c.name, pin: pins.prog });
+/** Loads an object that needs no configuration. */
+async function loadPlain(dir: string, object: string, prog: string): Promise<string> {
+  mkdirSync(dir, { recursive: true });
+  await bpftool.loadAll({ object, progDir: dir, mapDir: join(dir, "maps") });
+  return join(dir, prog);
+}
+
+/**
+ * Each program `copies` times. The JIT starts each image at a random offset
+ * (a hardening measure), and how its branches and loads then fall in the
+ * CPU's caches moves one program's figure by up to a fifth: copies, taken in
+ * turn from round to round, average that out.
+ */
+async function loadPrograms(root: string, files: Materialized, copies: number, stop: Stop): Promise<Program[]> {
+  const cpus = possibleCpus();
+  // The reference's ring, like xdpwatch's, has a region for every possible CPU.
+  const reference = join(files.dir, "minimal-sized.o");
+  writeFileSync(reference, withMaxEntries(new Uint8Array(readFileSync(files.reference!)), "xw_ring", cpus << REFERENCE_RING_SHIFT));
+  const loaders: { name: string; load: (dir: string) => Promise<string> }[] = [
+    { name: BASELINE, load: (dir) => loadPlain(dir, files.baseline!, BASELINE_PROG) },
+    { name: REFERENCE, load: (dir) => loadPlain(dir, reference, REFERENCE_PROG) },
+    ...benchConfigs().map((c) => ({
+      name: c.name,
+      load: async (dir: string) => {
+        const pins = pinsAt(dir);
+        // bpftool prog run needs no deep ring: the smallest keeps kernel memory low (and is the reference's).
+        await loadPinned(pins, { object: files.object, config: c.config, block: c.block, srcFilter: c.srcFilter }, { cpus, shift: RING_SHIFT_MIN });
+        return pins.prog;
+      },
+    })),
+  ];
+  const programs: Program[] = [];
+  for (const { name, load } of loaders) {
+    const pins: string[] = [];
+    for (let copy = 0; copy < copies && !stop.stopped; copy++) pins.push(await load(join(root, `${name}-${copy}`)));
+    programs.push({ name, pins });
   }
   return programs;
 }
 
 /**
- * Each program run is preceded by a baseline run on the same frame, so that
- * drift over the whole bench (frequency, other load) reaches both alike.
+ * Every round runs each program once on each frame, the baseline among them,
+ * in one bpftool process, in an order that rotates from round to round, each
+ * program's next copy: drift over the bench (frequency, other load) reaches
+ * all programs alike, and each program's run is paired with the baseline's
+ * of the same round and frame.
  */
-async function measure(programs: Program[], frames: { name: string; file: string }[], repeat: number, rounds: number, stop: Stop): Promise<Run[]> {
-  const [baseline, ...measured] = programs;
+async function measure(programs: Program[], frames: { name: string; file: string }[], opts: { repeat: number; rounds: number; cpu: number }, stop: Stop): Promise<Run[]> {
   const runs: Run[] = [];
-  for (let round = 1; round <= rounds; round++) {
-    log.debug(`round ${round} of ${rounds}`);
-    for (const frame of frames)
-      for (const program of measured)
-        for (const p of [baseline!, program]) {
-          if (stop.stopped) return runs;
-          const { duration } = await bpftool.runProg(p.pin, frame.file, repeat);
-          runs.push({ program: p.name, frame: frame.name, ns: duration });
-        }
+  for (let round = 0; round < opts.rounds && !stop.stopped; round++) {
+    log.debug(`round ${round + 1} of ${opts.rounds}`);
+    const order = frames.flatMap((frame) => programs.map((_, i) => ({ frame, program: programs[(i + round) % programs.length]! })));
+    const durations = await bpftool.runProgs(
+      order.map(({ frame, program }) => ({ pin: program.pins[round % program.pins.length]!, frameFile: frame.file })),
+      opts.repeat,
+      opts.cpu,
+    );
+    order.forEach(({ frame, program }, i) => runs.push({ program: program.name, frame: frame.name, round, ns: durations[i]! }));
   }
   return runs;
+}
+
+/** The headline: what the default configuration adds, against the reference, on the frames it is held to. */
+function headline(results: Result[]): string | undefined {
+  const parts = HEADLINE.frames.map((frame) => results.find((r) => r.program === HEADLINE.program && r.frame === frame));
+  if (parts.some((r) => r?.ratio === undefined)) return undefined;
+  const figures = parts.map((r) => `${r!.frame} +${r!.added!.toFixed(2)} ns, ${r!.ratio!.toFixed(3)}x`).join("; ");
+  return `as attach configures it: ${figures} the reference's added cost (goal ≤ ${HEADLINE.goal}x)`;
 }
 
 function interrupted(stop: Stop): XwError {
@@ -75,17 +113,21 @@ function interrupted(stop: Stop): XwError {
 export default defineCommand({
   meta: {
     name: "bench",
-    description: "Measure the program's cost per packet in the kernel (bpftool prog run), against an empty XDP program",
+    description: "Measure the ns per packet the program adds in the kernel (bpftool prog run) over an empty XDP program, against a minimal one",
   },
   args: {
-    repeat: { type: "string", default: "2000000", description: "runs of a program on a frame per measurement", valueHint: "N" },
-    rounds: { type: "string", default: "3", description: "measurements of each program on each frame; medians are reported", valueHint: "N" },
+    repeat: { type: "string", default: "200000", description: "runs of a program on a frame per measurement", valueHint: "N" },
+    rounds: { type: "string", default: "64", description: "measurements of each program on each frame, interleaved; the mean of the middle half is reported", valueHint: "N" },
+    copies: { type: "string", default: "8", description: "times each program is loaded (the kernel places each copy's code differently); rounds take them in turn", valueHint: "N" },
+    cpu: { type: "string", description: "CPU to measure on (default: the last online one)", valueHint: "N" },
     format: { type: "string", description: "bmf: print Bencher Metric Format JSON on stdout", valueHint: "FORMAT" },
     ...outputArgs,
   },
   async run({ args }) {
     const repeat = parseCount(args.repeat, "--repeat", 1, MAX_REPEAT)!;
-    const rounds = parseCount(args.rounds, "--rounds", 1, 100)!;
+    const rounds = parseCount(args.rounds, "--rounds", 1, 1000)!;
+    const copies = parseCount(args.copies, "--copies", 1, 64)!;
+    const cpu = parseCount(args.cpu, "--cpu", 0, availableParallelism() - 1) ?? availableParallelism() - 1;
     if (args.format !== undefined && args.format !== "bmf") throw usageError(`--format must be bmf, not "${args.format}"`);
     if (args.format && args.json) throw usageError("--json and --format bmf both print on stdout: choose one");
 
@@ -105,10 +147,10 @@ export default defineCommand({
         writeFileSync(file, f.bytes);
         return { name: f.name, file };
       });
-      const programs = await loadPrograms(root, files.object, files.baseline!, stop);
+      const programs = await loadPrograms(root, files, copies, stop);
       if (!stop.stopped)
-        log.info(`measuring ${programs.length} programs on ${frames.length} frames (${rounds} × ${repeat} runs each)`);
-      runs = await measure(programs, frames, repeat, rounds, stop);
+        log.info(`measuring ${programs.length} programs (${copies} copies each) on ${frames.length} frames on CPU ${cpu} (${rounds} rounds × ${repeat} runs each)`);
+      runs = await measure(programs, frames, { repeat, rounds, cpu }, stop);
     } catch (err) {
       // A Ctrl-C from the terminal also kills the bpftool of the moment, which then fails.
       throw stop.stopped ? interrupted(stop) : err;
@@ -126,10 +168,11 @@ export default defineCommand({
     else {
       console.log(benchTable(results));
       // What each row measured, so the table reads on its own.
+      for (const [name, description] of Object.entries(REFERENCES)) log.info(`${name}: ${description}`);
       for (const c of benchConfigs()) log.info(`${c.name}: ${c.description}`);
+      log.info(`cells: ns per packet added over ${BASELINE} (mean of the middle half of ${rounds} paired rounds), and that over what ${REFERENCE} adds`);
     }
-    const headline = results.find((r) => r.program === HEADLINE.program && r.frame === HEADLINE.frame);
-    if (headline)
-      log.info(`as attach configures it, on ${HEADLINE.frame}: ${headline.ns} ns per packet, ${headline.ratio.toFixed(2)}x the empty program`);
+    const line = headline(results);
+    if (line) log.info(line);
   },
 });

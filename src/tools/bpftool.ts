@@ -77,14 +77,21 @@ export async function showProg(id: number): Promise<ProgInfo | undefined> {
   return parseJson(ProgInfoSchema, res.stdout, "bpftool prog show");
 }
 
-const ProgRunSchema = v.looseObject({ retval: v.number(), duration: v.number() });
+const ProgRunsSchema = v.array(v.looseObject({ output: v.looseObject({ retval: v.number(), duration: v.number() }) }));
 
-/** Runs a pinned program on one frame `repeat` times in the kernel; duration is ns per run. */
-export async function runProg(pin: string, frameFile: string, repeat: number) {
-  const res = await run(["bpftool", "-j", "prog", "run", "pinned", pin, "data_in", frameFile, "repeat", String(repeat)], {
-    timeoutMs: 120_000,
-  });
-  return parseJson(ProgRunSchema, res.stdout, "bpftool prog run");
+/**
+ * Runs pinned programs on frames in the kernel, `repeat` times each, in one
+ * bpftool process; returns each run's ns per packet (rounded down by the
+ * kernel), in order. `cpu`: run bpftool, and so the programs, on that CPU
+ * only (through taskset).
+ */
+export async function runProgs(runs: readonly { pin: string; frameFile: string }[], repeat: number, cpu?: number): Promise<number[]> {
+  const pinTo = cpu === undefined ? [] : ["taskset", "-c", String(cpu)];
+  const lines = runs.map((r) => `prog run pinned ${r.pin} data_in ${r.frameFile} repeat ${repeat}`);
+  const res = await run([...pinTo, "bpftool", "-j", "batch", "file", "-"], { input: `${lines.join("\n")}\n`, timeoutMs: 600_000 });
+  const answers = parseJson(ProgRunsSchema, res.stdout, "bpftool prog run");
+  if (answers.length !== runs.length) throw new XwError(`bpftool answered ${answers.length} of ${runs.length} program runs`);
+  return answers.map((a) => a.output.duration);
 }
 
 /** One `map lookup` or `map dump` entry: key bytes and one value (or one per CPU). */

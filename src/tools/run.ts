@@ -10,6 +10,7 @@ const PACKAGES: Record<string, { debian: string; rhel: string }> = {
   tcpdump: { debian: "tcpdump", rhel: "tcpdump" },
   trafgen: { debian: "netsniff-ng", rhel: "netsniff-ng" },
   mount: { debian: "mount", rhel: "util-linux" },
+  taskset: { debian: "util-linux", rhel: "util-linux" },
 };
 
 /** The command that installs a tool, on both families; doctor and every error use these words. */
@@ -20,7 +21,7 @@ export function installFix(tool: string): string {
 }
 
 /** Base-system helpers are also looked for where every Linux keeps them, for a minimal PATH. */
-const BASE_SYSTEM = new Set(["stdbuf", "mount"]);
+const BASE_SYSTEM = new Set(["stdbuf", "mount", "taskset"]);
 const SYSTEM_DIRS = "/usr/bin:/bin:/usr/sbin:/sbin";
 
 /** Resolves a program on PATH (ip, bpftool and clang only there), or undefined. */

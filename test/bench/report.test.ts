@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
-import { BASELINE, benchRecord, benchTable, median, summarize, toBmf, type Run } from "../../src/bench/report";
+import { BASELINE, benchRecord, benchTable, median, quantile, REFERENCE, robustMean, summarize, toBmf, type Run } from "../../src/bench/report";
 
-describe("median", () => {
+describe("median and quantiles", () => {
   test.each([
     [[7], 7],
     [[3, 1, 2], 2],
@@ -11,72 +11,120 @@ describe("median", () => {
     expect(median(values)).toBe(want);
   });
 
+  test("quartiles interpolate between ranks", () => {
+    expect(quantile([1, 2, 3, 4, 5], 0.25)).toBe(2);
+    expect(quantile([1, 2, 3, 4], 0.75)).toBe(3.25);
+  });
+
   test("no values is a bug, not a zero", () => {
     expect(() => median([])).toThrow();
+    expect(() => robustMean([])).toThrow();
   });
 });
 
-const run = (program: string, frame: string, ns: number): Run => ({ program, frame, ns });
+describe("robust mean", () => {
+  test.each([
+    [[5], 5],
+    [[5, 6], 5.5],
+    // The outer quarter on each side goes: one disturbed round does not move it.
+    [[5, 5, 6, 6, 5, 6, 5, 90], 5.5],
+    [[-40, 5, 6, 6, 5, 6, 5, 6], 5.5],
+    // Whole-ns samples average to fractions.
+    [[6, 7, 7, 7, 6, 7, 7, 6], 6.75],
+  ])("robustMean(%p) = %p", (values, want) => {
+    expect(robustMean(values)).toBe(want);
+  });
+});
+
+const run = (program: string, frame: string, round: number, ns: number): Run => ({ program, frame, round, ns });
 
 describe("summarize", () => {
+  // The baseline drifts from round to round; the programs drift with it.
   const runs = [
-    run(BASELINE, "a", 20), run("p", "a", 30),
-    run(BASELINE, "b", 10), run("p", "b", 40),
-    run(BASELINE, "a", 21), run("p", "a", 33),
-    run(BASELINE, "b", 10), run("p", "b", 40),
-    run(BASELINE, "a", 19), run("p", "a", 29),
-    run(BASELINE, "b", 50), run("p", "b", 41),
+    run(BASELINE, "a", 0, 20), run(REFERENCE, "a", 0, 24), run("p", "a", 0, 25),
+    run(BASELINE, "a", 1, 30), run(REFERENCE, "a", 1, 34), run("p", "a", 1, 35),
+    run(BASELINE, "a", 2, 21), run(REFERENCE, "a", 2, 25), run("p", "a", 2, 26),
+    run(BASELINE, "a", 3, 22), run(REFERENCE, "a", 3, 26), run("p", "a", 3, 27),
+    run(BASELINE, "b", 0, 10), run(REFERENCE, "b", 0, 12), run("p", "b", 0, 16),
   ];
+  const results = summarize(runs);
+  const by = (program: string, frame: string) => results.find((r) => r.program === program && r.frame === frame)!;
 
-  test("medians per program and frame, ratio to the baseline's median on the same frame", () => {
-    const results = summarize(runs);
-    expect(results.map((r) => [r.program, r.frame, r.ns, r.min, r.max])).toEqual([
-      [BASELINE, "a", 20, 19, 21],
-      ["p", "a", 30, 29, 33],
-      [BASELINE, "b", 10, 10, 50],
-      ["p", "b", 40, 40, 41],
-    ]);
-    expect(results.map((r) => r.ratio)).toEqual([1, 1.5, 1, 4]);
-    expect(results[1]!.samples).toEqual([30, 33, 29]);
+  test("added is paired per round: drift of the whole machine cancels out", () => {
+    expect(by("p", "a").added).toBe(5);
+    expect(by(REFERENCE, "a").added).toBe(4);
+    // Unpaired medians would say 26.5 - 21.5 = 5 here too, but with a spread of 10 ns.
+    expect([by("p", "a").addedQ1, by("p", "a").addedQ3]).toEqual([5, 5]);
   });
 
-  test("a frame without baseline runs has no ratio to give", () => {
-    expect(() => summarize([run("p", "a", 30)])).toThrow(/no empty runs on a/);
+  test("ratio is added over the reference's added on the same frame", () => {
+    expect(by("p", "a").ratio).toBe(1.25);
+    expect(by("p", "b").ratio).toBe(3);
+    expect(by(REFERENCE, "a").ratio).toBe(1);
+  });
+
+  test("the baseline has its ns, no added cost and no ratio", () => {
+    expect(by(BASELINE, "a")).toEqual({ program: BASELINE, frame: "a", ns: 21.5, rounds: 4 });
+  });
+
+  test("order of first appearance", () => {
+    expect(results.map((r) => `${r.program}/${r.frame}`)).toEqual([
+      `${BASELINE}/a`, `${REFERENCE}/a`, "p/a", `${BASELINE}/b`, `${REFERENCE}/b`, "p/b",
+    ]);
+  });
+
+  test("a run without a baseline run in its round has nothing to pair with", () => {
+    expect(() => summarize([run(BASELINE, "a", 0, 20), run("p", "a", 1, 30)])).toThrow(/no empty run on a in round 1/);
+  });
+
+  test("no ratio where the reference adds nothing", () => {
+    const r = summarize([run(BASELINE, "a", 0, 20), run(REFERENCE, "a", 0, 20), run("p", "a", 0, 22)]);
+    expect(r[2]!.added).toBe(2);
+    expect(r[2]!.ratio).toBeUndefined();
   });
 });
 
 describe("output", () => {
-  const results = summarize([run(BASELINE, "ipv4-udp-64", 21), run("default", "ipv4-udp-64", 24), run(BASELINE, "arp-42", 20), run("default", "arp-42", 22)]);
+  const results = summarize([
+    run(BASELINE, "ipv4-udp-64", 0, 25), run(REFERENCE, "ipv4-udp-64", 0, 31), run("default", "ipv4-udp-64", 0, 32),
+    run(BASELINE, "arp-42", 0, 20), run(REFERENCE, "arp-42", 0, 24), run("default", "arp-42", 0, 22),
+  ]);
 
   test("NDJSON record", () => {
-    expect(benchRecord(results[1]!, 1000)).toEqual({
+    expect(benchRecord(results[2]!, 1000)).toEqual({
       type: "bench",
       program: "default",
       frame: "ipv4-udp-64",
-      ns_per_packet: 24,
-      ratio: 1.143,
-      min_ns: 24,
-      max_ns: 24,
-      samples_ns: [24],
+      ns_per_packet: 32,
+      added_ns: 7,
+      added_ns_q1: 7,
+      added_ns_q3: 7,
+      ratio_to_reference: 1.167,
+      reference: REFERENCE,
+      rounds: 1,
       repeat: 1000,
     });
+    expect(benchRecord(results[0]!, 1000)).toEqual({ type: "bench", program: BASELINE, frame: "ipv4-udp-64", ns_per_packet: 25, reference: REFERENCE, rounds: 1, repeat: 1000 });
   });
 
-  test("Bencher Metric Format: one benchmark per program and frame, latency in ns and the ratio", () => {
+  test("Bencher Metric Format: whole latency, added latency and the ratio", () => {
     expect(toBmf(results)).toEqual({
-      "empty/ipv4-udp-64": { latency: { value: 21, lower_value: 21, upper_value: 21 }, ratio: { value: 1 } },
-      "default/ipv4-udp-64": { latency: { value: 24, lower_value: 24, upper_value: 24 }, ratio: { value: 1.143 } },
-      "empty/arp-42": { latency: { value: 20, lower_value: 20, upper_value: 20 }, ratio: { value: 1 } },
-      "default/arp-42": { latency: { value: 22, lower_value: 22, upper_value: 22 }, ratio: { value: 1.1 } },
+      "empty/ipv4-udp-64": { latency: { value: 25 } },
+      "minimal/ipv4-udp-64": { latency: { value: 31 }, "added-latency": { value: 6, lower_value: 6, upper_value: 6 }, ratio: { value: 1 } },
+      "default/ipv4-udp-64": { latency: { value: 32 }, "added-latency": { value: 7, lower_value: 7, upper_value: 7 }, ratio: { value: 1.167 } },
+      "empty/arp-42": { latency: { value: 20 } },
+      "minimal/arp-42": { latency: { value: 24 }, "added-latency": { value: 4, lower_value: 4, upper_value: 4 }, ratio: { value: 1 } },
+      "default/arp-42": { latency: { value: 22 }, "added-latency": { value: 2, lower_value: 2, upper_value: 2 }, ratio: { value: 0.5 } },
     });
   });
 
-  test("table: programs down, frames across, columns aligned", () => {
+  test("table: the baseline's ns, then added ns and ratio; columns aligned", () => {
     expect(benchTable(results)).toBe(
       [
-        "program  ipv4-udp-64       arp-42",
-        "empty          21 ns        20 ns",
-        "default  24 ns 1.14x  22 ns 1.10x",
+        "program    ipv4-udp-64         arp-42",
+        "empty            25 ns          20 ns",
+        "minimal        +6.0 ns        +4.0 ns",
+        "default  +7.0 ns 1.17x  +2.0 ns 0.50x",
       ].join("\n"),
     );
   });

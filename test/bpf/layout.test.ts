@@ -39,6 +39,7 @@ async function cLayout(): Promise<Record<string, number>> {
       ["pageShift", "XW_PAGE_SHIFT"],
       ["ringShiftDefault", "XW_RING_SHIFT_DEFAULT"],
       ["config.ringShift", "offsetof(struct xw_config, ring_shift)"],
+      ["config.ringMask", "offsetof(struct xw_config, ring_mask)"],
       ["sourcesMax", "XW_SOURCES_MAX"],
       ["flag.log", "XW_F_LOG"],
       ["flag.sources", "XW_F_SOURCES"],
@@ -46,6 +47,7 @@ async function cLayout(): Promise<Record<string, number>> {
       ["flag.srcFilter", "XW_F_SRC_FILTER"],
       ["flag.protoFilter", "XW_F_PROTO_FILTER"],
       ["flag.portFilter", "XW_F_PORT_FILTER"],
+      ["flag.sample", "XW_F_SAMPLE"],
       ["flag.matchExpr", "XW_F_MATCH_EXPR"],
       ["flag.dropExpr", "XW_F_DROP_EXPR"],
       ["exprInsns", "XW_EXPR_INSNS"],
@@ -107,6 +109,7 @@ describe.skipIf(!compiler)("layout.ts matches bpf/xdpwatch.h as the C compiler l
     pageShift: layout.PAGE_SHIFT,
     ringShiftDefault: layout.RING_SHIFT_DEFAULT,
     "config.ringShift": layout.CONFIG.ringShift,
+    "config.ringMask": layout.CONFIG.ringMask,
     sourcesMax: layout.SOURCES_MAX,
     exprInsns: layout.EXPR_INSNS,
     exprScratchWords: layout.EXPR_SCRATCH_WORDS,
@@ -153,8 +156,11 @@ describe("decoding", () => {
   test("config encodes flags, sample and the protocol and port bitmaps", () => {
     const bytes = layout.encodeConfig({ log: true, sources: false, block: true, srcFilter: false, sample: 10, protos: [17], ports: [53, 65535] });
     const view = new DataView(bytes.buffer);
-    expect(view.getUint32(layout.CONFIG.flags, true)).toBe(layout.FLAG.log | layout.FLAG.block | layout.FLAG.protoFilter | layout.FLAG.portFilter);
+    expect(view.getUint32(layout.CONFIG.flags, true)).toBe(layout.FLAG.log | layout.FLAG.block | layout.FLAG.protoFilter | layout.FLAG.portFilter | layout.FLAG.sample);
     expect(view.getUint32(layout.CONFIG.sample, true)).toBe(10);
+    expect(view.getUint32(layout.CONFIG.ringShift, true)).toBe(layout.RING_SHIFT_DEFAULT);
+    expect(view.getUint32(layout.CONFIG.ringMask, true)).toBe((1 << layout.RING_SHIFT_DEFAULT) - 1);
+    expect(new DataView(layout.encodeConfig({ log: true, sources: false, block: false, srcFilter: false, sample: 1 }, 10).buffer).getUint32(layout.CONFIG.ringMask, true)).toBe(1023);
     expect(bytes[layout.CONFIG.protos + 2]).toBe(1 << 1);
     // The kernel tests bit (port & 63) of u64 word port >> 6, little-endian.
     expect((view.getBigUint64(layout.CONFIG.ports + 8 * (53 >> 6), true) >> BigInt(53 & 63)) & 1n).toBe(1n);

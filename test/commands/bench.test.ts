@@ -19,16 +19,22 @@ describe.skipIf(!kernelReady)("bench in the real kernel", () => {
   });
 
   test("every program on every frame reports a duration; nothing is left behind", async () => {
-    const { code, stdout, stderr } = await xdpwatch(["bench", "--json", "--repeat", "1000", "--rounds", "1"], { env });
+    const { code, stdout, stderr } = await xdpwatch(["bench", "--json", "--repeat", "1000", "--rounds", "2", "--copies", "2"], { env });
     expect(code, stderr).toBe(0);
     const records = ndjson(stdout);
-    const programs = ["empty", ...benchConfigs().map((c) => c.name)];
+    const programs = ["empty", "minimal", ...benchConfigs().map((c) => c.name)];
     const frames = benchFrames().map((f) => f.name);
     expect(records.map((r) => `${r.program}/${r.frame}`).sort()).toEqual(programs.flatMap((p) => frames.map((f) => `${p}/${f}`)).sort());
     for (const r of records) {
-      expect(r.type).toBe("bench");
+      expect(r).toMatchObject({ type: "bench", reference: "minimal", rounds: 2, repeat: 1000 });
       expect(r.ns_per_packet as number).toBeGreaterThan(0);
-      expect(r.ratio as number).toBeGreaterThan(0);
+      // Every program but the baseline has an added cost; the bench's frames all cost the reference something.
+      if (r.program !== "empty") expect(typeof r.added_ns).toBe("number");
+    }
+    // Real runs of the reference on the headline frames: it adds something, and is its own unit.
+    for (const frame of ["ipv4-udp-64", "ipv6-udp-64"]) {
+      const ref = records.find((r) => r.program === "minimal" && r.frame === frame)!;
+      if ((ref.added_ns as number) > 0) expect(ref.ratio_to_reference).toBe(1);
     }
     expect(existsSync(BENCH_ROOT)).toBe(false);
     expect(readdirSync(tmp)).toEqual([]);
