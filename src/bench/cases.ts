@@ -2,6 +2,7 @@
 import type { ProgramConfig } from "../bpf/layout";
 import { parseCidr, type Cidr } from "../net/cidr";
 import { arpFrame, HEADER_BYTES as H, ipv4Frame, ipv6Frame } from "../net/frames";
+import { RING_SHIFT_MIN } from "../xdp/program";
 
 export interface FrameKind {
   /** Stable across runs: it names the benchmark. Ends in the frame's length in bytes. */
@@ -46,8 +47,11 @@ export interface BenchConfig {
  */
 export const HEADLINE = { program: "default", frames: ["ipv4-udp-64", "ipv6-udp-64"], goal: 1.15 } as const;
 
-/** bpf/minimal.c's ring: 1 << MINIMAL_RING_SHIFT pages a CPU (test/bpf/records.test.ts checks the C agrees). */
-export const REFERENCE_RING_SHIFT = 5;
+/**
+ * bpf/minimal.c's ring: 1 << MINIMAL_RING_SHIFT pages a CPU, the size the
+ * bench gives xdpwatch too (test/bpf/records.test.ts checks the C agrees).
+ */
+export const REFERENCE_RING_SHIFT = RING_SHIFT_MIN;
 
 /** What the two reference programs stand for, for people. */
 export const REFERENCES = {

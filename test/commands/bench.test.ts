@@ -3,8 +3,11 @@ import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { benchConfigs, benchFrames } from "../../src/bench/cases";
-import { BENCH_ROOT } from "../../src/xdp/pins";
+import { BENCH_ROOT, isAlive } from "../../src/xdp/pins";
 import { BIN, kernelReady, ndjson, xdpwatch } from "../support/kernel";
+
+/** One directory per running bench, named by its pid. */
+const benchDirs = () => (existsSync(BENCH_ROOT) ? readdirSync(BENCH_ROOT) : []);
 
 describe.skipIf(!kernelReady)("bench in the real kernel", () => {
   // A TMPDIR of the test's own shows whether the bench left a file behind.
@@ -36,22 +39,23 @@ describe.skipIf(!kernelReady)("bench in the real kernel", () => {
       const ref = records.find((r) => r.program === "minimal" && r.frame === frame)!;
       if ((ref.added_ns as number) > 0) expect(ref.ratio_to_reference).toBe(1);
     }
-    expect(existsSync(BENCH_ROOT)).toBe(false);
+    // Another bench may be running on a shared machine: only a dead process's pins would be ours.
+    expect(benchDirs().filter((pid) => !isAlive(Number(pid)))).toEqual([]);
     expect(readdirSync(tmp)).toEqual([]);
   }, 60_000);
 
   test("Ctrl-C while measuring removes the programs and files, and exits 130", async () => {
-    const proc = Bun.spawn([BIN, "bench", "--repeat", "2000000"], { stdin: "ignore", stdout: "pipe", stderr: "pipe", env });
+    const proc = Bun.spawn([BIN, "bench", "--repeat", "2000000", "--copies", "1"], { stdin: "ignore", stdout: "pipe", stderr: "pipe", env });
     let stderr = "";
     const decoder = new TextDecoder();
     for await (const chunk of proc.stderr) {
       stderr += decoder.decode(chunk, { stream: true });
       if (stderr.includes("measuring")) break;
     }
-    expect(readdirSync(BENCH_ROOT)).toEqual([String(proc.pid)]);
+    expect(benchDirs()).toContain(String(proc.pid));
     proc.kill("SIGINT");
     expect(await proc.exited).toBe(130);
-    expect(existsSync(BENCH_ROOT)).toBe(false);
+    expect(benchDirs()).not.toContain(String(proc.pid));
     expect(readdirSync(tmp)).toEqual([]);
   }, 60_000);
 });
