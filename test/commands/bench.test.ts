@@ -3,7 +3,8 @@ import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { benchConfigs, benchFrames } from "../../src/bench/cases";
-import { BENCH_ROOT, isAlive } from "../../src/xdp/pins";
+import { isAlive } from "../../src/xdp/owner";
+import { BENCH_ROOT } from "../../src/xdp/pins";
 import { BIN, kernelReady, ndjson, xdpwatch } from "../support/kernel";
 
 /** One directory per running bench, named by its pid. */
