@@ -1,8 +1,9 @@
 import { defineCommand } from "citty";
 import { log } from "../log";
-import { accounting, packetJson, packetLine, logSummary, summaryRecord } from "../output/format";
+import { accounting, logSummary, PacketEncoder, summaryRecord } from "../output/format";
 import { prometheusText, writeMetricsFile } from "../output/prometheus";
 import { DataOut } from "../output/stdout";
+import type { RecordBatch } from "../xdp/reader";
 import { withSession } from "../xdp/session";
 import {
   attachArgs, blockArgs, describeFilters, filterArgs, ifaceArgs, metricsArgs, outputArgs, parseCount, parseFilters, parseIface, parseMode,
@@ -10,7 +11,7 @@ import {
 } from "./_args";
 import type { Stats } from "../bpf/layout";
 
-/** Poll often enough that a ring never fills at the rates one core can send, and sooner when busy. */
+/** Poll at least this often; sooner when a ring fills fast (Reader.pollDelay). */
 const POLL_MS = 50;
 /** Polls come every 50 ms; a metrics file is rewritten at most this often. */
 const METRICS_MS = 1000;
@@ -46,26 +47,31 @@ export default defineCommand({
         if (described) log.info(`filters: ${described}`);
         let printed = 0;
         let metricsAt = -Infinity;
-        const emit = (packets: Awaited<ReturnType<typeof reader.poll>>["packets"]) => {
-          const room = count === undefined ? packets.length : Math.max(0, count - printed);
-          const shown = packets.slice(0, room);
-          out.write(shown.map((p) => (args.json ? JSON.stringify(packetJson(p, iface)) : packetLine(p))));
-          printed += shown.length;
+        const encoder = new PacketEncoder(iface, args.json === true);
+        const emit = (records: RecordBatch) => {
+          const shown = count === undefined ? records.count : Math.min(records.count, Math.max(0, count - printed));
+          out.writeRecords(encoder, records, shown);
+          printed += shown;
           if (count !== undefined && printed >= count) stop.stop("count");
         };
         while (!stop.stopped) {
-          const { packets, stats } = await reader.poll();
-          emit(packets);
+          const { records, stats } = await reader.poll();
+          emit(records);
           if (performance.now() - metricsAt >= METRICS_MS) {
             writeMetrics(stats);
             metricsAt = performance.now();
           }
           s.checkInterface();
-          if (packets.length < reader.ringRecords / 8) await stop.sleep(POLL_MS);
+          await stop.sleep(reader.pollDelay(POLL_MS));
         }
         await s.detach();
-        const last = await reader.poll();
-        emit(last.packets);
+        let last = await reader.poll();
+        emit(last.records);
+        // A poll reads a bounded share; the rings no longer move, so this ends.
+        while (reader.backlog > 0) {
+          last = await reader.poll();
+          emit(last.records);
+        }
         writeMetrics(last.stats);
         const record = summaryRecord({ iface, mode: attached.mode, elapsedMs: s.elapsedMs(), stoppedBy: stop.reason }, accounting(last.stats, reader), { printed, ...(await s.cost()) });
         if (args.json) out.write([JSON.stringify(record)]);

@@ -1,4 +1,7 @@
 /** The one place that runs bpftool: one-shot commands and the long-lived batch reader. */
+import { closeSync, existsSync, ftruncateSync, openSync, readSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import * as v from "valibot";
 import { XwError } from "../errors";
 import { log } from "../log";
@@ -7,6 +10,29 @@ import { lastLines, requireTool, run } from "./run";
 /** bpftool takes bytes as separate "hex" arguments. */
 export function hexArgs(bytes: Uint8Array): string[] {
   return ["hex", ...Array.from(bytes, (b) => b.toString(16).padStart(2, "0"))];
+}
+
+/** A u32 key as bpftool's bytes (host order, little-endian here). */
+function u32Key(n: number): Uint8Array {
+  return new Uint8Array(new Uint32Array([n]).buffer);
+}
+
+/*
+ * Lines for `bpftool batch`. Pin paths are bpffs paths xdpwatch made (no
+ * spaces, no `#`, which batch mode would read as a comment).
+ */
+
+/** `map lookup` of one u32 key. */
+export function lookupLine(pin: string, key: number): string {
+  return `map lookup pinned ${pin} key ${hexArgs(u32Key(key)).join(" ")}`;
+}
+
+export function updateLine(pin: string, key: Uint8Array, value: Uint8Array): string {
+  return `map update pinned ${pin} key ${hexArgs(key).join(" ")} value ${hexArgs(value).join(" ")}`;
+}
+
+export function dumpLine(pin: string): string {
+  return `map dump pinned ${pin}`;
 }
 
 export interface LoadOptions {
@@ -157,121 +183,171 @@ export function parseMapEntries(text: string): MapEntry[] {
   }));
 }
 
+
+const KEY_JSON = Buffer.from('"key": ');
+const KEY_PLAIN = Buffer.from("key:");
+const OPEN = 91; // [
+const CLOSE = 93; // ]
+const COMMA = 44;
+
 /**
  * Parses `map lookup` answers for maps whose BTF value is a struct holding one
- * u32 array, which bpftool formats as `"key": N, "value": {"<name>": [n, n, …]}`.
- * Returns each key with the value's bytes (the words in host order, as the
- * kernel holds them). Hex-printed entries in the same text are passed over.
+ * u32 array, which bpftool formats as `"key": N, "value": {"<name>": [n,n,…]}`.
+ * For each key, `into(key)` names where its words go (an array exactly as long
+ * as the value), or undefined to pass it over. Works on the bytes as they came:
+ * no string is built per page. Returns how many values it wrote. Hex-printed
+ * entries (maps without BTF) and text before the first key are passed over.
  */
-export function parseWordValues(text: string): Map<number, Uint8Array> {
-  const out = new Map<number, Uint8Array>();
-  const head = /"key": (\d+),\s*"value": \{\s*"\w+": \[/g;
-  for (let m = head.exec(text); m; m = head.exec(text)) {
-    const end = text.indexOf("]", head.lastIndex);
-    if (end < 0) break;
-    const words: number[] = [];
+export function parseWordPages(bytes: Uint8Array, into: (key: number) => Uint32Array | undefined): number {
+  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const len = bytes.length;
+  let pages = 0;
+  for (let at = buf.indexOf(KEY_JSON); at >= 0; at = buf.indexOf(KEY_JSON, at)) {
+    let i = at + KEY_JSON.length;
+    let key = 0;
+    for (let c = bytes[i]!; c >= 48 && c <= 57; c = bytes[++i]!) key = key * 10 + c - 48;
+    const open = buf.indexOf(OPEN, i);
+    if (open < 0) break;
+    at = open;
+    const dest = into(key);
+    if (!dest) continue;
+    let w = 0;
     let n = 0;
     let digits = false;
-    for (let i = head.lastIndex; i < end; i++) {
-      const c = text.charCodeAt(i);
-      if (c >= 48 && c <= 57) {
-        n = n * 10 + (c - 48);
+    for (i = open + 1; i < len; i++) {
+      const d = bytes[i]! - 48;
+      if (d >= 0 && d <= 9) {
+        // Modulo 2^32 in int32 arithmetic, which stays in the JIT's integer path; stored as u32 it is exact.
+        n = (Math.imul(n, 10) + d) | 0;
         digits = true;
-      } else if (c === 44) {
-        words.push(n);
+      } else if (d === COMMA - 48 || d === CLOSE - 48) {
+        if (digits) {
+          if (w === dest.length) throw new XwError(`bpftool printed more than ${dest.length} words for key ${key}`);
+          dest[w++] = n;
+        }
         n = 0;
         digits = false;
+        if (d === CLOSE - 48) break;
       }
     }
-    if (digits) words.push(n);
-    out.set(Number(m[1]), new Uint8Array(Uint32Array.from(words).buffer));
-    head.lastIndex = end;
+    if (i === len) throw new XwError(`bpftool's answer ends inside the value of key ${key}`);
+    if (w !== dest.length) throw new XwError(`bpftool printed ${w} of ${dest.length} words for key ${key}`);
+    at = i;
+    pages++;
   }
-  return out;
+  return pages;
 }
 
-/** bpftool's stdout buffer in the batch process: one write() per this many bytes. */
-const BATCH_BUFFER = 8192;
+/** The last entry in hex form (a map without BTF, such as the counters) in `bytes`, if any. */
+export function lastHexEntry(bytes: Uint8Array): MapEntry | undefined {
+  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const at = buf.lastIndexOf(KEY_PLAIN);
+  return at < 0 ? undefined : parseMapEntries(buf.toString("latin1", at)).at(-1);
+}
+
 /** A full ring takes well under a second to read; an answer this late will not come. */
 const BATCH_TIMEOUT_MS = 15_000;
+/** How long to let bpftool write before looking again: a 128-record page takes it ~70 µs. */
+const ANSWER_WAIT_MS = 1;
 
 /**
- * The end of every batch answer: a command whose output starts with `marker` and
- * runs longer than BATCH_BUFFER, so that by the time its first line reaches us,
- * everything before it has been written out. The rest of its output is
- * discarded (what is still buffered arrives ahead of the next answer, where
- * neither parser takes it: it holds no key).
+ * The end of every batch answer: a command whose output starts with `marker`.
+ * bpftool line-buffers stdout (it calls setlinebuf()), so when the marker's
+ * line is there, all that came before is too. Should a build block-buffer
+ * instead, an output longer than stdio's buffer (8 KB) pushes it out all the
+ * same. The rest of its output comes ahead of the next answer, where the
+ * parsers pass over it: it holds no key asked for.
  */
 export interface FlushCommand {
   command: string;
   marker: string;
 }
 
+/** What the reader needs of bpftool: command lines in, their output out. Tests give canned answers. */
+export interface BatchTransport {
+  /** Sends batch lines; resolves with their output, valid until the next request. */
+  request(lines: readonly string[]): Promise<Uint8Array>;
+  close(): Promise<void>;
+}
+
 /**
  * A long-lived `bpftool batch file -`: one process answers every poll, so a
- * poll costs the lookups themselves, not a process start. bpftool block-buffers
- * a pipe and never flushes between commands; line buffering (stdbuf -oL) would
- * cost a write() per 16 bytes of a map value, so it runs with a fixed block
- * buffer instead, and each request ends with a flush command (see FlushCommand).
+ * poll costs the lookups themselves, not a process start.
+ *
+ * Its answers go to an unlinked file in memory (/dev/shm), not a pipe: bpftool
+ * writes a line at a time, and read from a pipe that made thousands of small
+ * reads a second, each costing as much as decoding a hundred records. From
+ * the file, one pread() takes all that is there. bpftool appends (O_APPEND),
+ * so the file is emptied before each request, whatever bpftool still writes.
+ *
+ * bpftool runs in a session of its own (setsid), so a terminal's Ctrl-C or a
+ * signal to xdpwatch's process group does not kill it mid-run; it still ends
+ * with xdpwatch, kill -9 included, because its stdin then closes.
  */
-export class BpftoolBatch {
-  private readonly proc: Bun.Subprocess<"pipe", "pipe", "pipe">;
-  private readonly reader: ReadableStreamDefaultReader<Uint8Array>;
-  private readonly decoder = new TextDecoder();
+export class BpftoolBatch implements BatchTransport {
+  private readonly proc: Bun.Subprocess<"pipe", number, "pipe">;
   private readonly stderr: Promise<string>;
+  private readonly marker: Buffer;
+  /** bpftool's stdout (append-only) and ours to read it, one unlinked file. */
+  private readonly outFd: number;
+  private readonly inFd: number;
+  /** The answer being read, reused from one request to the next. */
+  private buf = Buffer.allocUnsafe(1 << 20);
   private closed = false;
 
   constructor(private readonly flush: FlushCommand) {
-    const stdbuf = requireTool("stdbuf");
-    const bpftool = requireTool("bpftool");
-    this.proc = Bun.spawn([stdbuf, `-o${BATCH_BUFFER}`, bpftool, "batch", "file", "-"], {
+    this.marker = Buffer.from(flush.marker);
+    const dir = existsSync("/dev/shm") ? "/dev/shm" : tmpdir();
+    const path = join(dir, `xdpwatch-bpftool-${process.pid}-${Math.random().toString(36).slice(2)}`);
+    this.outFd = openSync(path, "ax", 0o600);
+    try {
+      this.inFd = openSync(path, "r");
+    } finally {
+      rmSync(path, { force: true });
+    }
+    this.proc = Bun.spawn([requireTool("bpftool"), "batch", "file", "-"], {
       stdin: "pipe",
-      stdout: "pipe",
+      stdout: this.outFd,
       stderr: "pipe",
+      detached: true,
     });
-    this.reader = this.proc.stdout.getReader() as unknown as ReadableStreamDefaultReader<Uint8Array>;
     this.stderr = new Response(this.proc.stderr).text();
   }
 
-  /** Sends commands (one per line) and returns their combined plain output. */
-  async request(commands: readonly string[]): Promise<string> {
+  get pid(): number {
+    return this.proc.pid;
+  }
+
+  async request(lines: readonly string[]): Promise<Uint8Array> {
     if (this.closed) throw new XwError("the bpftool reader was closed");
-    this.proc.stdin.write(`${commands.join("\n")}\n${this.flush.command}\n`);
+    ftruncateSync(this.outFd, 0);
+    this.proc.stdin.write(`${lines.join("\n")}\n${this.flush.command}\n`);
     await this.proc.stdin.flush();
-    // Chunks are kept apart and only the newest is searched (with the tail of the one
-    // before, where the marker may have been split): answers run to megabytes.
-    const chunks: string[] = [];
     const deadline = performance.now() + BATCH_TIMEOUT_MS;
+    let len = 0;
     for (;;) {
-      const { value, done } = await this.readBefore(deadline);
-      if (done) {
-        await this.proc.exited;
+      if (len === this.buf.length) {
+        const grown = Buffer.allocUnsafe(this.buf.length * 2);
+        this.buf.copy(grown, 0, 0, len);
+        this.buf = grown;
+      }
+      const got = readSync(this.inFd, this.buf, len, this.buf.length - len, len);
+      if (got > 0) {
+        // Only the new bytes, and the marker's length before them where it may have been split.
+        const end = this.buf.subarray(0, len + got).indexOf(this.marker, Math.max(0, len - this.marker.length));
+        len += got;
+        if (end >= 0) return this.buf.subarray(0, end);
+        if (len < this.buf.length) continue;
+      }
+      if (this.proc.exitCode !== null || this.proc.signalCode !== null) {
         const said = await Promise.race([this.stderr, Bun.sleep(1000).then(() => "")]);
         throw new XwError(`bpftool stopped answering: ${lastLines(said, 1)}`);
       }
-      chunks.push(this.decoder.decode(value, { stream: true }));
-      const tail = chunks.length > 1 ? chunks[chunks.length - 2]!.slice(-200) : "";
-      const window = tail + chunks[chunks.length - 1]!;
-      const end = window.indexOf(this.flush.marker);
-      if (end >= 0) {
-        const text = chunks.slice(0, -1).join("") + window.slice(tail.length);
-        return text.slice(0, text.length - window.length + end);
-      }
-    }
-  }
-
-  private async readBefore(deadline: number): ReturnType<ReadableStreamDefaultReader<Uint8Array>["read"]> {
-    let timer: Timer | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => {
+      if (performance.now() > deadline) {
         this.proc.kill("SIGKILL");
-        reject(new XwError(`bpftool did not answer within ${BATCH_TIMEOUT_MS / 1000} s`));
-      }, Math.max(0, deadline - performance.now()));
-    });
-    try {
-      return await Promise.race([this.reader.read(), timeout]);
-    } finally {
-      clearTimeout(timer);
+        throw new XwError(`bpftool did not answer within ${BATCH_TIMEOUT_MS / 1000} s`);
+      }
+      await Bun.sleep(ANSWER_WAIT_MS);
     }
   }
 
@@ -285,6 +361,8 @@ export class BpftoolBatch {
     }
     const exited = await Promise.race([this.proc.exited, Bun.sleep(1000).then(() => undefined)]);
     if (exited === undefined) this.proc.kill("SIGKILL");
+    closeSync(this.outFd);
+    closeSync(this.inFd);
     log.debug("bpftool reader closed");
   }
 }
