@@ -67,13 +67,15 @@ function put(out: Uint8Array, pos: number, b: Uint8Array): number {
   return pos + b.length;
 }
 
+/** A u16 or u32 (lengths, ports, CPUs, VLAN ids) in decimal; integer division keeps it in the JIT's int path. */
 function putUint(out: Uint8Array, pos: number, n: number): number {
-  let digits = 1;
-  for (let x = n; x >= 10; x = Math.floor(x / 10)) digits++;
-  for (let i = pos + digits - 1; i >= pos; i--) {
-    out[i] = 48 + (n % 10);
-    n = Math.floor(n / 10);
+  const digits = n < 10 ? 1 : n < 100 ? 2 : n < 1000 ? 3 : n < 10000 ? 4 : n < 100000 ? 5 : String(n).length;
+  for (let i = pos + digits - 1; i > pos; i--) {
+    const q = (n / 10) | 0;
+    out[i] = 48 + n - q * 10;
+    n = q;
   }
+  out[pos] = 48 + n;
   return pos + digits;
 }
 

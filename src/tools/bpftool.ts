@@ -215,19 +215,19 @@ export function parseWordPages(bytes: Uint8Array, into: (key: number) => Uint32A
     let n = 0;
     let digits = false;
     for (i = open + 1; i < len; i++) {
-      const d = bytes[i]! - 48;
-      if (d >= 0 && d <= 9) {
+      const c = bytes[i]!;
+      if (c >= 48 && c <= 57) {
         // Modulo 2^32 in int32 arithmetic, which stays in the JIT's integer path; stored as u32 it is exact.
-        n = (Math.imul(n, 10) + d) | 0;
+        n = (Math.imul(n, 10) + c - 48) | 0;
         digits = true;
-      } else if (d === COMMA - 48 || d === CLOSE - 48) {
+      } else if (c === COMMA || c === CLOSE) {
         if (digits) {
           if (w === dest.length) throw new XwError(`bpftool printed more than ${dest.length} words for key ${key}`);
           dest[w++] = n;
         }
         n = 0;
         digits = false;
-        if (d === CLOSE - 48) break;
+        if (c === CLOSE) break;
       }
     }
     if (i === len) throw new XwError(`bpftool's answer ends inside the value of key ${key}`);
@@ -252,10 +252,10 @@ const ANSWER_WAIT_MS = 1;
 
 /**
  * The end of every batch answer: a command whose output starts with `marker`.
- * bpftool line-buffers stdout (it calls setlinebuf()), so when the marker's
- * line is there, all that came before is too. Should a build block-buffer
- * instead, an output longer than stdio's buffer (8 KB) pushes it out all the
- * same. The rest of its output comes ahead of the next answer, where the
+ * bpftool 7 writes its output a line at a time, stdbuf or not (seen with
+ * strace), so when the marker's line is there, all that came before is too.
+ * Should a build block-buffer instead, an output longer than stdio's buffer
+ * (the flush page prints 11 KB) pushes it out all the same. The rest of its output comes ahead of the next answer, where the
  * parsers pass over it: it holds no key asked for.
  */
 export interface FlushCommand {

@@ -16,7 +16,7 @@ import { flushPage, type Ring } from "./program";
 
 export interface LoggedPacket extends PacketRecord {
   cpu: number;
-  /** Wall-clock ms of the poll that found it (see RecordBatch.ts). */
+  /** Wall-clock ms of the request that read it (see RecordBatch). */
   ts: number;
 }
 
