@@ -65,6 +65,8 @@ export interface Poll {
  * fresh head for each.
  */
 export const REQUEST_PAGES = 256;
+/** Requests of fewer pages do not measure bpftool's reading speed. */
+const PAGE_MS_FROM = 32;
 
 interface Span {
   cpu: number;
@@ -88,6 +90,8 @@ export class Reader {
   private headsAt = 0;
   /** Records per ms each CPU wrote, between the last two head reads. */
   private readonly rates: number[];
+  /** Wall ms bpftool took per page in the last request that fetched pages. */
+  private pageMs = 0;
   private pages = new Uint32Array(0);
   /** The lookup line of each ring page, made once. */
   private readonly pageLines: string[] = [];
@@ -148,23 +152,19 @@ export class Reader {
 
   /**
    * The spans to read now, oldest first, at most REQUEST_PAGES pages in all.
-   * Where the ring was lapped, reading starts past what the kernel will have
-   * rewritten by the time bpftool gets there (counted lost without fetching it).
+   * Where the ring was lapped, or will be before bpftool gets there, reading
+   * starts past what the kernel will have rewritten by then (counted lost
+   * without fetching it).
    */
   private plan(heads: number[], now: number): Span[] {
     const pending = heads.map((head, cpu) => ({ cpu, head, from: this.consumed[cpu]! })).filter((p) => p.head > p.from);
     const spans: Span[] = [];
     let budget = REQUEST_PAGES;
     pending.forEach((p, i) => {
-      // The writer moves on while the heads age and the request travels: the oldest slots go first.
-      const rate = this.rates[p.cpu]!;
-      const margin = rate > 0 ? PAGE_RECORDS + Math.ceil(rate * (now - this.headsAt + 1)) : 0;
-      // The slot of head - ringRecords is the one being written now: never safe to read.
-      const oldest = p.head - this.ringRecords + 1 + Math.min(margin, this.ringRecords - PAGE_RECORDS);
-      const from = Math.max(p.from, oldest);
+      const share = Math.max(1, Math.floor(budget / (pending.length - i)));
+      const from = Math.max(p.from, p.head - this.ringRecords + 1 + this.lapMargin(p.cpu, share, now));
       this.overwritten += from - p.from;
       this.consumed[p.cpu] = from;
-      const share = Math.max(1, Math.floor(budget / (pending.length - i)));
       const first = Math.floor(from / PAGE_RECORDS);
       const last = Math.min(Math.ceil(p.head / PAGE_RECORDS), first + share);
       const to = Math.min(p.head, last * PAGE_RECORDS);
@@ -173,6 +173,19 @@ export class Reader {
       budget -= last - first;
     });
     return spans;
+  }
+
+  /**
+   * Records past the oldest slot that the kernel will have rewritten before
+   * bpftool has read them, at the CPU's rate: while the heads age and the
+   * request travels, and, when bpftool reads `pages` pages slower than the
+   * kernel fills them, while it reads. Never the whole ring.
+   */
+  private lapMargin(cpu: number, pages: number, now: number): number {
+    const rate = this.rates[cpu]!;
+    if (rate <= 0) return 0;
+    const ahead = rate * (now - this.headsAt + 1) + Math.max(0, rate * pages * this.pageMs - pages * PAGE_RECORDS);
+    return Math.min(PAGE_RECORDS + Math.ceil(ahead), this.ringRecords - PAGE_RECORDS);
   }
 
   async poll(): Promise<Poll> {
@@ -202,8 +215,11 @@ export class Reader {
     if (this.pages.length < keys.length * pageWords) this.pages = new Uint32Array(keys.length * pageWords);
 
     const lines = [...keys.map((k) => (this.pageLines[k] ??= lookupLine(this.pins.ring, k))), this.statsLine];
+    const sent = performance.now();
     const answer = await this.batch.request(lines);
     const at = performance.now();
+    // Short requests are mostly round trip: only long ones say how fast bpftool reads pages.
+    if (keys.length >= PAGE_MS_FROM) this.pageMs = (at - sent) / keys.length;
     const got = parseWordPages(answer, (key) => {
       const slot = slotOf.get(key);
       return slot === undefined ? undefined : this.pages.subarray(slot * pageWords, (slot + 1) * pageWords);
