@@ -22,7 +22,9 @@
  * wait4() peak after it.
  *
  * Sustained load: `--rates max --frames 4000000` sends as fast as one trafgen
- * can (its per-second budget set far above what it reaches).
+ * can (its per-second budget set far above what it reaches). Overload:
+ * --starve runs xdpwatch (and so its bpftool) at nice 19 on CPU 0 next to a
+ * busy loop while the traffic is sent, so that the ring laps the reader.
  *
  * trafgen's -b is a per-second budget: it sends RATE frames as fast as it
  * can, then sleeps out the second, so "100 kpps" arrives as bursts of 100,000
@@ -33,7 +35,7 @@
  * (netsniff-ng), tcpdump and a built dist/xdpwatch.
  *
  *   node_modules/.bin/bun scripts/bench-e2e.ts [--rates 100000,400000,max] [--frames 200000] [--senders 1]
- *     [--human] [--skip tcpdump,startup] [--top] [--json]
+ *     [--human] [--starve] [--skip tcpdump,startup] [--top] [--json]
  */
 import { rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -58,6 +60,7 @@ const { values: opts } = parseArgs({
     frames: { type: "string", default: "200000" },
     senders: { type: "string", default: "1" },
     human: { type: "boolean", default: false },
+    starve: { type: "boolean", default: false },
     skip: { type: "string", default: "" },
     top: { type: "boolean", default: false },
     json: { type: "boolean", default: false },
@@ -72,10 +75,10 @@ if (
   !rates.every(positive) || !positive(frameCount) || !positive(senders) || rates.some((r) => r < senders) || frameCount < senders ||
   [...skip].some((s) => s !== "tcpdump" && s !== "startup")
 ) {
-  console.error("usage: bun scripts/bench-e2e.ts [--rates 100000,400000,max] [--frames 200000] [--senders 1] [--human] [--skip tcpdump,startup] [--top] [--json]");
+  console.error("usage: bun scripts/bench-e2e.ts [--rates 100000,400000,max] [--frames 200000] [--senders 1] [--human] [--starve] [--skip tcpdump,startup] [--top] [--json]");
   process.exit(2);
 }
-requireTools("bench-e2e", opts.top || skip.has("tcpdump") ? ["trafgen", "ip"] : ["trafgen", "tcpdump", "ip"]);
+requireTools("bench-e2e", [...(opts.top || skip.has("tcpdump") ? ["trafgen", "ip"] : ["trafgen", "tcpdump", "ip"]), ...(opts.starve ? ["taskset", "nice"] : [])]);
 
 /** CPU seconds now of xdpwatch itself and of its bpftool co-process. */
 function watchCpu(pid: number): { xdpwatch: number; bpftool: number } {
@@ -108,12 +111,14 @@ async function send(veth: Veth, conf: string, rate: number): Promise<Traffic> {
 
 async function runWatch(veth: Veth, conf: string, rate: number, dir: string) {
   const file = join(dir, "watch.out");
-  const proc = spawnToFile([BIN, "watch", "--iface", veth.host, ...(opts.human ? [] : ["--json"])], file);
+  const starve = opts.starve ? ["taskset", "-c", "0", "nice", "-n", "19"] : [];
+  const proc = spawnToFile([...starve, BIN, "watch", "--iface", veth.host, ...(opts.human ? [] : ["--json"])], file);
   try {
     const stderr = watchText(proc.stderr);
     await stderr.until(/watching/, 20_000);
     const start = watchCpu(proc.pid);
-    const traffic = await send(veth, conf, rate);
+    const hog = opts.starve ? spawn(["taskset", "-c", "0", "sh", "-c", "while :; do :; done"]) : undefined;
+    const traffic = await send(veth, conf, rate).finally(() => hog?.kill("SIGKILL"));
     await Bun.sleep(SETTLE_MS);
     const end = watchCpu(proc.pid);
     const hwm = peakRssMiB(proc.pid);
