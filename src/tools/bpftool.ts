@@ -189,14 +189,18 @@ const KEY_PLAIN = Buffer.from("key:");
 const OPEN = 91; // [
 const CLOSE = 93; // ]
 const COMMA = 44;
+const X = 120;
 
 /**
  * Parses `map lookup` answers for maps whose BTF value is a struct holding one
- * u32 array, which bpftool formats as `"key": N, "value": {"<name>": [n,n,…]}`.
- * For each key, `into(key)` names where its words go (an array exactly as long
- * as the value), or undefined to pass it over. Works on the bytes as they came:
- * no string is built per page. Returns how many values it wrote. Hex-printed
- * entries (maps without BTF) and text before the first key are passed over.
+ * array, which bpftool formats as `"key": N, "value": {"<name>": [n,n,…]}`:
+ * u32 elements in decimal, or `unsigned __int128` ones in hex (`0x…`, four
+ * words each, least significant first), which bpftool prints with a quarter of
+ * the calls. For each key, `into(key)` names where its words go (an array
+ * exactly as long as the value), or undefined to pass it over. Works on the
+ * bytes as they came: no string is built per page. Returns how many values it
+ * wrote. Hex-printed entries (maps without BTF) and text before the first key
+ * are passed over.
  */
 export function parseWordPages(bytes: Uint8Array, into: (key: number) => Uint32Array | undefined): number {
   const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -220,6 +224,20 @@ export function parseWordPages(bytes: Uint8Array, into: (key: number) => Uint32A
         // Modulo 2^32 in int32 arithmetic, which stays in the JIT's integer path; stored as u32 it is exact.
         n = (Math.imul(n, 10) + c - 48) | 0;
         digits = true;
+      } else if (c === X) {
+        // The 0 before it was no number: the element is the hex digits that follow.
+        const start = i + 1;
+        let end = start;
+        while (end < len && (HEX[bytes[end]!] ?? -1) >= 0) end++;
+        if (w + 4 > dest.length) throw new XwError(`bpftool printed more than ${dest.length} words for key ${key}`);
+        for (let k = 0; k < 4; k++) {
+          let word = 0;
+          for (let j = Math.max(start, end - 8 * (k + 1)); j < end - 8 * k; j++) word = (word << 4) | HEX[bytes[j]!]!;
+          dest[w++] = word;
+        }
+        n = 0;
+        digits = false;
+        i = end - 1;
       } else if (c === COMMA || c === CLOSE) {
         if (digits) {
           if (w === dest.length) throw new XwError(`bpftool printed more than ${dest.length} words for key ${key}`);
@@ -337,7 +355,7 @@ export class BpftoolBatch implements BatchTransport {
         const end = this.buf.subarray(0, len + got).indexOf(this.marker, Math.max(0, len - this.marker.length));
         len += got;
         if (end >= 0) return this.buf.subarray(0, end);
-        if (len < this.buf.length) continue;
+        continue;
       }
       if (this.proc.exitCode !== null || this.proc.signalCode !== null) {
         const said = await Promise.race([this.stderr, Bun.sleep(1000).then(() => "")]);

@@ -66,6 +66,14 @@ describe("parseWordPages reads BTF-formatted pages as bpftool 7 prints them", ()
     ]);
   });
 
+  test("unsigned __int128 elements, as bpftool prints them in hex, give the same words as u32 ones", () => {
+    // Two 16-byte elements: words [1, 2, 3, 0xffffffff] and [0xdeadbeef, 0, 0, 0] (bpftool drops leading zeros).
+    const text = page(5, "0xffffffff000000030000000200000001,0xdeadbeef");
+    const dest = new Uint32Array(8);
+    expect(parseWordPages(utf8(text), () => dest)).toBe(1);
+    expect([...dest]).toEqual([1, 2, 3, 0xffffffff, 0xdeadbeef, 0, 0, 0]);
+  });
+
   test("keys not asked for, and a flush page's tail before the first key, are passed over", () => {
     const text = `4294967295,4294967295\n        ]\n    }\n}\n${page(9, "9,9,9,9")}${page(2, "5,6,7,8")}`;
     const dest = new Uint32Array(4);
