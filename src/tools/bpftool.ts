@@ -281,6 +281,25 @@ export interface FlushCommand {
   marker: string;
 }
 
+/** An unlinked file to pass bpftool as stdout, and a descriptor to read it: in memory where there is /dev/shm. */
+function answerFile(): [number, number] {
+  const dirs = [...(existsSync("/dev/shm") ? ["/dev/shm"] : []), tmpdir()];
+  for (const dir of dirs) {
+    const path = join(dir, `xdpwatch-bpftool-${process.pid}-${Math.random().toString(36).slice(2)}`);
+    let out: number | undefined;
+    try {
+      out = openSync(path, "ax", 0o600);
+      return [out, openSync(path, "r")];
+    } catch {
+      // Not writable here: the next place.
+      if (out !== undefined) closeSync(out);
+    } finally {
+      rmSync(path, { force: true });
+    }
+  }
+  throw new XwError(`cannot create a file for bpftool's answers in ${dirs.join(" or ")}`, { hint: "xdpwatch needs a writable /dev/shm or TMPDIR" });
+}
+
 /** What the reader needs of bpftool: command lines in, their output out. Tests give canned answers. */
 export interface BatchTransport {
   /** Sends batch lines; resolves with their output, valid until the next request. */
@@ -315,14 +334,7 @@ export class BpftoolBatch implements BatchTransport {
 
   constructor(private readonly flush: FlushCommand) {
     this.marker = Buffer.from(flush.marker);
-    const dir = existsSync("/dev/shm") ? "/dev/shm" : tmpdir();
-    const path = join(dir, `xdpwatch-bpftool-${process.pid}-${Math.random().toString(36).slice(2)}`);
-    this.outFd = openSync(path, "ax", 0o600);
-    try {
-      this.inFd = openSync(path, "r");
-    } finally {
-      rmSync(path, { force: true });
-    }
+    [this.outFd, this.inFd] = answerFile();
     this.proc = Bun.spawn([requireTool("bpftool"), "batch", "file", "-"], {
       stdin: "pipe",
       stdout: this.outFd,
