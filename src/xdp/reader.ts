@@ -10,7 +10,8 @@
  */
 import { decodeRecordWords, decodeStats, FAMILY_IPV4, FAMILY_IPV6, PAGE_RECORDS, RECORD_WORDS, recordFamily, recordSeq, sumStats, type PacketRecord, type Stats } from "../bpf/layout";
 import { XwError } from "../errors";
-import { BpftoolBatch, dumpLine, lastHexEntry, lookupLine, parseMapEntries, parseWordPages, type BatchTransport, type MapEntry } from "../tools/bpftool";
+import { dumpLine, lastHexEntry, lookupLine, parseMapEntries, parseWordPages, type MapEntry } from "../tools/bpftool";
+import { BpftoolBatch, type BatchTransport } from "../tools/bpftool-batch";
 import type { Pins } from "./pins";
 import { flushPage, type Ring } from "./program";
 

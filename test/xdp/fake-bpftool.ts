@@ -6,7 +6,7 @@
  * kernel keeps writing while bpftool reads.
  */
 import { FAMILY_IPV4, OUTCOMES, PAGE_RECORDS, RECORD, RECORD_WORDS, STATS } from "../../src/bpf/layout";
-import type { BatchTransport } from "../../src/tools/bpftool";
+import type { BatchTransport } from "../../src/tools/bpftool-batch";
 import { pinsAt } from "../../src/xdp/pins";
 import type { Ring } from "../../src/xdp/program";
 
