@@ -16,8 +16,9 @@ const ANSWER_WAIT_MS = 1;
  * bpftool 7 writes its output a line at a time, stdbuf or not (seen with
  * strace), so when the marker's line is there, all that came before is too.
  * Should a build block-buffer instead, an output longer than stdio's buffer
- * (the flush page prints 11 KB) pushes it out all the same. The rest of its output comes ahead of the next answer, where the
- * parsers pass over it: it holds no key asked for.
+ * (the flush page prints 11 KB) pushes it out all the same. The rest of its
+ * output comes ahead of the next answer, where the parsers pass over it: it
+ * holds no key asked for.
  */
 export interface FlushCommand {
   command: string;
