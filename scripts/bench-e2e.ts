@@ -18,8 +18,9 @@
  * xdpwatch process and its bpftool co-process apart, attach and start-up not
  * included. CPU seconds of whole runs (xdpwatch, tcpdump) are user + system
  * from wait4() (Bun's resourceUsage()), every child the process waited for
- * included. Max RSS is the larger of xdpwatch's VmHWM before SIGINT and the
- * wait4() peak after it.
+ * included. Max RSS is xdpwatch's VmHWM, read until it exits; not wait4()'s
+ * ru_maxrss, which for a child started by fork() and exec() starts at the
+ * parent's RSS (this script's, up to ~125 MiB after counting a large output).
  *
  * Sustained load: `--rates max --frames 4000000` sends as fast as one trafgen
  * can (its per-second budget set far above what it reaches). Overload:
@@ -121,8 +122,16 @@ async function runWatch(veth: Veth, conf: string, rate: number, dir: string) {
     const traffic = await send(veth, conf, rate).finally(() => hog?.kill("SIGKILL"));
     await Bun.sleep(SETTLE_MS);
     const end = watchCpu(proc.pid);
-    const hwm = peakRssMiB(proc.pid);
-    await interrupt(proc, "xdpwatch watch", stderr);
+    let hwm = peakRssMiB(proc.pid);
+    // The final poll and the summary come after SIGINT: the peak is followed to the end.
+    const follow = setInterval(() => {
+      try {
+        hwm = peakRssMiB(proc.pid);
+      } catch {
+        // exited
+      }
+    }, 10);
+    await interrupt(proc, "xdpwatch watch", stderr).finally(() => clearInterval(follow));
     const { lines, last } = await countFileLines(file);
     const summary = opts.human ? readHumanSummary(stderr.text) : readSummary(last, "xdpwatch");
     return {
@@ -131,8 +140,7 @@ async function runWatch(veth: Veth, conf: string, rate: number, dir: string) {
       summary,
       cpu: cpuSeconds(proc),
       read: { xdpwatch: end.xdpwatch - start.xdpwatch, bpftool: end.bpftool - start.bpftool },
-      // wait4() reports bytes here (Bun converts ru_maxrss).
-      maxRssMiB: Math.max(hwm, proc.resourceUsage()!.maxRSS / 2 ** 20),
+      maxRssMiB: hwm,
     };
   } finally {
     rmSync(file, { force: true });
