@@ -12,9 +12,20 @@
  * source gets exactly every tenth frame; top's final counts must match to the
  * packet (exit 1 when not).
  *
- * CPU seconds are user + system from wait4() (Bun's resourceUsage()), which
- * include every child the process waited for: for xdpwatch that is its
- * bpftool co-process and the ip/bpftool commands of attach and detach.
+ * watch writes to a file (`--json > FILE`, or its human lines with --human),
+ * which is then counted. Its CPU per printed record is taken from /proc
+ * between "watching" and SIGINT, after the traffic has been drained: the
+ * xdpwatch process and its bpftool co-process apart, attach and start-up not
+ * included. CPU seconds of whole runs (xdpwatch, tcpdump) are user + system
+ * from wait4() (Bun's resourceUsage()), every child the process waited for
+ * included. Max RSS is xdpwatch's VmHWM, read until it exits; not wait4()'s
+ * ru_maxrss, which for a child started by fork() and exec() starts at the
+ * parent's RSS (this script's, up to ~125 MiB after counting a large output).
+ *
+ * Sustained load: `--rates max --frames 4000000` sends as fast as one trafgen
+ * can (its per-second budget set far above what it reaches). Overload:
+ * --starve runs xdpwatch (and so its bpftool) at nice 19 on CPU 0 next to a
+ * busy loop while the traffic is sent, so that the ring laps the reader.
  *
  * trafgen's -b is a per-second budget: it sends RATE frames as fast as it
  * can, then sleeps out the second, so "100 kpps" arrives as bursts of 100,000
@@ -24,21 +35,23 @@
  * Timings, not tests: not part of `bun test`. Needs root, trafgen
  * (netsniff-ng), tcpdump and a built dist/xdpwatch.
  *
- *   node_modules/.bin/bun scripts/bench-e2e.ts [--rates 100000,400000] [--frames 200000] [--senders 1] [--top] [--json]
+ *   node_modules/.bin/bun scripts/bench-e2e.ts [--rates 100000,400000,max] [--frames 200000] [--senders 1]
+ *     [--human] [--starve] [--skip tcpdump,startup] [--top] [--json]
  */
-import { readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { median } from "../src/bench/report";
 import { alignColumns } from "../src/output/table";
 import { BIN, type Veth } from "../test/support/kernel";
 import {
-  checkInterrupted, countLines, cpuSeconds, interrupt, onVeth, randomSourcesConfig, readSummary, requireTools, runMain, SETTLE_MS, spawn,
-  trafgen, trafgenPacket, udp64, watchText,
+  checkInterrupted, childrenOf, countFileLines, countLines, cpuSeconds, interrupt, onVeth, peakRssMiB, processCpu, randomSourcesConfig, readSummary,
+  requireTools, runMain, SETTLE_MS, spawn, spawnToFile, trafgen, trafgenPacket, udp64, watchText,
 } from "./lib/traffic";
 
 const STARTUP_RUNS = 5;
-const CLOCK_TICKS = 100;
+/** `--rates max`: a per-second budget no single trafgen reaches, so it sends as fast as it can. */
+const MAX_RATE = 100_000_000;
 /** --top's sources, one trafgen packet each. */
 const TOP_SOURCES = Array.from({ length: 10 }, (_, i) => `198.18.10.${i + 1}`);
 
@@ -47,37 +60,31 @@ const { values: opts } = parseArgs({
     rates: { type: "string", default: "100000,400000" },
     frames: { type: "string", default: "200000" },
     senders: { type: "string", default: "1" },
+    human: { type: "boolean", default: false },
+    starve: { type: "boolean", default: false },
+    skip: { type: "string", default: "" },
     top: { type: "boolean", default: false },
     json: { type: "boolean", default: false },
   },
 });
-const rates = opts.rates.split(",").map(Number);
+const rates = opts.rates.split(",").map((r) => (r === "max" ? MAX_RATE : Number(r)));
+const skip = new Set(opts.skip.split(",").filter(Boolean));
 const frameCount = Number(opts.frames);
 const senders = Number(opts.senders);
 const positive = (n: number) => Number.isInteger(n) && n > 0;
-if (!rates.every(positive) || !positive(frameCount) || !positive(senders) || rates.some((r) => r < senders) || frameCount < senders) {
-  console.error("usage: bun scripts/bench-e2e.ts [--rates 100000,400000] [--frames 200000] [--senders 1] [--top] [--json]");
+if (
+  !rates.every(positive) || !positive(frameCount) || !positive(senders) || rates.some((r) => r < senders) || frameCount < senders ||
+  [...skip].some((s) => s !== "tcpdump" && s !== "startup")
+) {
+  console.error("usage: bun scripts/bench-e2e.ts [--rates 100000,400000,max] [--frames 200000] [--senders 1] [--human] [--starve] [--skip tcpdump,startup] [--top] [--json]");
   process.exit(2);
 }
-requireTools("bench-e2e", opts.top ? ["trafgen", "ip"] : ["trafgen", "tcpdump", "ip"]);
+requireTools("bench-e2e", [...(opts.top || skip.has("tcpdump") ? ["trafgen", "ip"] : ["trafgen", "tcpdump", "ip"]), ...(opts.starve ? ["taskset", "nice"] : [])]);
 
-/** utime + stime in seconds of one process and of each child it has now. */
-function cpuNow(pid: number): { self: number; children: Record<string, number> } {
-  const read = (p: string) => {
-    const stat = readFileSync(`/proc/${p}/stat`, "utf8");
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return { comm: stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")")), ppid: Number(fields[1]), cpu: (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS };
-  };
-  const children: Record<string, number> = {};
-  for (const p of readdirSync("/proc").filter((d) => /^\d+$/.test(d))) {
-    try {
-      const s = read(p);
-      if (s.ppid === pid) children[s.comm] = (children[s.comm] ?? 0) + s.cpu;
-    } catch {
-      // exited while we looked
-    }
-  }
-  return { self: read(String(pid)).cpu, children };
+/** CPU seconds now of xdpwatch itself and of its bpftool co-process. */
+function watchCpu(pid: number): { xdpwatch: number; bpftool: number } {
+  const bpftool = childrenOf(pid).filter((c) => c.comm === "bpftool");
+  return { xdpwatch: processCpu(pid), bpftool: bpftool.reduce((sum, c) => sum + processCpu(c.pid), 0) };
 }
 
 interface Traffic {
@@ -103,17 +110,49 @@ async function send(veth: Veth, conf: string, rate: number): Promise<Traffic> {
   return { sent: runs.reduce((a, b) => a + b, 0), runs, seconds: (performance.now() - started) / 1000 };
 }
 
-async function runWatch(veth: Veth, conf: string, rate: number) {
-  const proc = spawn([BIN, "watch", "--iface", veth.host, "--json"]);
-  const stderr = watchText(proc.stderr);
-  const stdout = countLines(proc.stdout);
-  await stderr.until(/watching/, 20_000);
-  const traffic = await send(veth, conf, rate);
-  await Bun.sleep(SETTLE_MS);
-  const split = cpuNow(proc.pid);
-  await interrupt(proc, "xdpwatch watch", stderr);
-  const { lines, last } = await stdout;
-  return { traffic, records: lines - 1, summary: readSummary(last, "xdpwatch"), cpu: cpuSeconds(proc), split };
+async function runWatch(veth: Veth, conf: string, rate: number, dir: string) {
+  const file = join(dir, "watch.out");
+  const starve = opts.starve ? ["taskset", "-c", "0", "nice", "-n", "19"] : [];
+  const proc = spawnToFile([...starve, BIN, "watch", "--iface", veth.host, ...(opts.human ? [] : ["--json"])], file);
+  try {
+    const stderr = watchText(proc.stderr);
+    await stderr.until(/watching/, 20_000);
+    const start = watchCpu(proc.pid);
+    const hog = opts.starve ? spawn(["taskset", "-c", "0", "sh", "-c", "while :; do :; done"]) : undefined;
+    const traffic = await send(veth, conf, rate).finally(() => hog?.kill("SIGKILL"));
+    await Bun.sleep(SETTLE_MS);
+    const end = watchCpu(proc.pid);
+    let hwm = peakRssMiB(proc.pid);
+    // The final poll and the summary come after SIGINT: the peak is followed to the end.
+    const follow = setInterval(() => {
+      try {
+        hwm = peakRssMiB(proc.pid);
+      } catch {
+        // exited
+      }
+    }, 10);
+    await interrupt(proc, "xdpwatch watch", stderr).finally(() => clearInterval(follow));
+    const { lines, last } = await countFileLines(file);
+    const summary = opts.human ? readHumanSummary(stderr.text) : readSummary(last, "xdpwatch");
+    return {
+      traffic,
+      records: opts.human ? lines : lines - 1,
+      summary,
+      cpu: cpuSeconds(proc),
+      read: { xdpwatch: end.xdpwatch - start.xdpwatch, bpftool: end.bpftool - start.bpftool },
+      maxRssMiB: hwm,
+    };
+  } finally {
+    rmSync(file, { force: true });
+  }
+}
+
+/** Human output's summary is the closing line on stderr: "IF: seen N · logged N · lost N … in S s". */
+function readHumanSummary(text: string) {
+  const line = text.split("\n").findLast((l) => / seen \d+ · logged \d+ · lost \d+/.test(l));
+  if (!line) throw new Error(`xdpwatch printed no summary: ${text.trim().split("\n").slice(-2).join(" | ")}`);
+  const n = (label: string) => Number(new RegExp(`${label} (\\d+)`).exec(line)![1]);
+  return { type: "summary" as const, seen: n("seen"), logged: n("logged"), lost: n("lost"), exact: !line.includes("do not add up") };
 }
 
 async function runTcpdump(veth: Veth, conf: string, rate: number) {
@@ -152,17 +191,19 @@ async function startup(host: string) {
 const pct = (part: number, whole: number) => (whole === 0 ? 0 : (100 * part) / whole);
 const round = (n: number, digits = 2) => Number(n.toFixed(digits));
 
-async function measureRate(veth: Veth, conf: string, rate: number) {
-  const start = await startup(veth.host);
+async function measureRate(veth: Veth, conf: string, rate: number, dir: string) {
+  const start = skip.has("startup") ? undefined : await startup(veth.host);
   checkInterrupted();
-  const watch = await runWatch(veth, conf, rate);
+  const watch = await runWatch(veth, conf, rate, dir);
   checkInterrupted();
-  const dump = await runTcpdump(veth, conf, rate);
+  const dump = skip.has("tcpdump") ? undefined : await runTcpdump(veth, conf, rate);
   checkInterrupted();
   const s = watch.summary;
+  const perRecord = (seconds: number) => (watch.records === 0 ? 0 : round((seconds * 1e6) / watch.records, 3));
   return {
     type: "bench-e2e",
-    rate_pps: rate,
+    output: opts.human ? "human" : "json",
+    rate_pps: rate === MAX_RATE ? ("max" as const) : rate,
     senders,
     achieved_pps: Math.round(watch.traffic.sent / watch.traffic.seconds),
     sent: watch.traffic.sent,
@@ -171,34 +212,44 @@ async function measureRate(veth: Veth, conf: string, rate: number) {
     seen: s.seen,
     lost: s.lost,
     exact: s.exact && s.seen === watch.traffic.sent && s.logged === watch.records,
+    /** CPU from attached to stop, per printed record: the criterion. */
+    us_per_record: perRecord(watch.read.xdpwatch + watch.read.bpftool),
+    us_per_record_xdpwatch: perRecord(watch.read.xdpwatch),
+    us_per_record_bpftool: perRecord(watch.read.bpftool),
+    max_rss_mib: round(watch.maxRssMiB, 1),
+    /** The whole run, start-up, attach and detach included. */
     xdpwatch_cpu_s: round(watch.cpu, 3),
-    /** The xdpwatch process alone and its bpftool co-process, sampled just before SIGINT. */
-    xdpwatch_cpu_split_s: { xdpwatch: round(watch.split.self, 3), ...Object.fromEntries(Object.entries(watch.split.children).map(([k, v]) => [k, round(v, 3)])) },
-    tcpdump_cpu_s: round(dump.cpu, 3),
-    tcpdump_sent: dump.traffic.sent,
-    tcpdump_captured: dump.captured,
-    tcpdump_captured_pct: round(pct(dump.captured, dump.traffic.sent)),
-    tcpdump_dropped_by_kernel: dump.droppedByKernel,
-    startup_ms: Math.round(start.ms),
-    attach_ms: start.attachMs,
+    tcpdump_cpu_s: dump && round(dump.cpu, 3),
+    tcpdump_sent: dump?.traffic.sent,
+    tcpdump_captured: dump?.captured,
+    tcpdump_captured_pct: dump && round(pct(dump.captured, dump.traffic.sent)),
+    tcpdump_dropped_by_kernel: dump?.droppedByKernel,
+    startup_ms: start && Math.round(start.ms),
+    attach_ms: start?.attachMs,
   };
 }
 
 function table(rows: Awaited<ReturnType<typeof measureRate>>[]): string {
+  const opt = (v: number | undefined, digits = 2) => (v === undefined ? "-" : v.toFixed(digits));
   return alignColumns([
-    ["rate", "bursts/s", "achieved", "sent", "logged %", "lost", "exact?", "CPU s (xdpwatch)", "CPU s (tcpdump)", "tcpdump captured %", "startup ms"],
+    ["rate", "bursts/s", "achieved", "sent", "output", "logged %", "lost", "exact?", "µs/record", "xdpwatch", "bpftool", "max RSS MiB", "CPU s (xdpwatch)", "CPU s (tcpdump)", "tcpdump captured %", "startup ms"],
     ...rows.map((r) => [
-      `${r.rate_pps / 1000}k pps`,
+      typeof r.rate_pps === "string" ? "max" : `${r.rate_pps / 1000}k pps`,
       String(r.senders),
       `${Math.round(r.achieved_pps / 1000)}k pps`,
       String(r.sent),
+      r.output,
       r.logged_pct.toFixed(2),
       String(r.lost),
       r.exact ? "yes" : "no",
+      r.us_per_record.toFixed(3),
+      r.us_per_record_xdpwatch.toFixed(3),
+      r.us_per_record_bpftool.toFixed(3),
+      r.max_rss_mib.toFixed(1),
       r.xdpwatch_cpu_s.toFixed(2),
-      r.tcpdump_cpu_s.toFixed(2),
-      r.tcpdump_captured_pct.toFixed(2),
-      String(r.startup_ms),
+      opt(r.tcpdump_cpu_s),
+      opt(r.tcpdump_captured_pct),
+      r.startup_ms === undefined ? "-" : String(r.startup_ms),
     ]),
   ]);
 }
@@ -275,9 +326,9 @@ async function benchWatch(veth: Veth, dir: string) {
   writeFileSync(conf, randomSourcesConfig());
   const rows = [];
   for (const rate of rates) {
-    console.error(`${rate} pps, ${frameCount} frames from ${senders} trafgen process${senders > 1 ? "es" : ""}…`);
-    const row = await measureRate(veth, conf, rate);
-    console.error(`  xdpwatch CPU split (s): ${JSON.stringify(row.xdpwatch_cpu_split_s)}`);
+    console.error(`${rate === MAX_RATE ? "as fast as trafgen can" : `${rate} pps`}, ${frameCount} frames from ${senders} trafgen process${senders > 1 ? "es" : ""}…`);
+    const row = await measureRate(veth, conf, rate, dir);
+    console.error(`  logged ${row.logged_pct} %, ${row.us_per_record} µs/record (xdpwatch ${row.us_per_record_xdpwatch}, bpftool ${row.us_per_record_bpftool}), max RSS ${row.max_rss_mib} MiB`);
     rows.push(row);
   }
   return { output: opts.json ? rows.map((r) => JSON.stringify(r)).join("\n") : table(rows), passed: true };

@@ -4,7 +4,7 @@
  * on Ctrl-C, SIGTERM, SIGHUP), trafgen configs and runs, and reading what
  * xdpwatch says on stderr and stdout.
  */
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { closeSync, createReadStream, existsSync, openSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { HEADER_BYTES as H, ipv4Frame } from "../../src/net/frames";
@@ -14,6 +14,8 @@ import { findPins, removePins } from "../../src/xdp/pins";
 import { BIN, createVeth, leftovers, type Veth } from "../../test/support/kernel";
 
 const SIGNALS: NodeJS.Signals[] = ["SIGINT", "SIGTERM", "SIGHUP"];
+/** Kernel clock ticks per second, the unit of /proc/PID/stat's CPU times. */
+const CLOCK_TICKS = 100;
 /** After the last frame: several of watch's 50 ms polls, so it has drained the rings. */
 export const SETTLE_MS = 1000;
 
@@ -45,6 +47,20 @@ export function spawn(argv: string[]): Bun.Subprocess<"ignore", "pipe", "pipe"> 
   live.add(proc);
   void proc.exited.then(() => live.delete(proc));
   return proc;
+}
+
+/** Like spawn(), with stdout going to a file (as `> FILE` would). */
+export function spawnToFile(argv: string[], path: string): Bun.Subprocess<"ignore", number, "pipe"> {
+  checkInterrupted();
+  const fd = openSync(path, "w");
+  try {
+    const proc = Bun.spawn(argv, { stdin: "ignore", stdout: fd, stderr: "pipe" });
+    live.add(proc);
+    void proc.exited.then(() => live.delete(proc));
+    return proc;
+  } finally {
+    closeSync(fd);
+  }
 }
 
 async function stopAll(): Promise<void> {
@@ -96,18 +112,59 @@ export async function interrupt(proc: Bun.Subprocess, what: string, stderr: Stde
   if (code !== 0) throw new Error(`${what} exited ${code}: ${stderr.text.trim()}`);
 }
 
-/** Lines on stdout, counted without decoding them all; the last one kept. */
-export async function countLines(stream: ReadableStream<Uint8Array>): Promise<{ lines: number; last: string }> {
+/** The last this many bytes are kept to find the last line: it may span several chunks. */
+const TAIL_BYTES = 1 << 16;
+
+/** Counts lines of `chunks` without decoding them; keeps the last line. */
+async function linesOf(chunks: AsyncIterable<Uint8Array>): Promise<{ lines: number; last: string }> {
   let lines = 0;
-  let previous: Uint8Array = new Uint8Array(0);
-  let latest: Uint8Array = new Uint8Array(0);
-  for await (const chunk of stream) {
+  let tail = Buffer.alloc(0);
+  for await (const chunk of chunks) {
     for (let i = chunk.indexOf(10); i >= 0; i = chunk.indexOf(10, i + 1)) lines++;
-    previous = latest;
-    latest = chunk;
+    tail = Buffer.concat([tail, chunk]);
+    if (tail.length > 2 * TAIL_BYTES) tail = tail.subarray(tail.length - TAIL_BYTES);
   }
-  const tail = new TextDecoder().decode(Buffer.concat([previous, latest])).trimEnd();
-  return { lines, last: tail.slice(tail.lastIndexOf("\n") + 1) };
+  const text = tail.toString("utf8").trimEnd();
+  return { lines, last: text.slice(text.lastIndexOf("\n") + 1) };
+}
+
+/** Lines on stdout, counted without decoding them all; the last one kept. */
+export function countLines(stream: ReadableStream<Uint8Array>): Promise<{ lines: number; last: string }> {
+  return linesOf(stream);
+}
+
+/** The same for a file. */
+export function countFileLines(path: string): Promise<{ lines: number; last: string }> {
+  return linesOf(createReadStream(path, { highWaterMark: 1 << 20 }));
+}
+
+/** utime + stime in seconds of a running process (not its children), from /proc. */
+export function processCpu(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+}
+
+/** The running children of a process, by command name. */
+export function childrenOf(pid: number): { pid: number; comm: string }[] {
+  const found: { pid: number; comm: string }[] = [];
+  for (const p of readdirSync("/proc").filter((d) => /^\d+$/.test(d))) {
+    try {
+      const stat = readFileSync(`/proc/${p}/stat`, "utf8");
+      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+      if (ppid === pid) found.push({ pid: Number(p), comm: stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")")) });
+    } catch {
+      // exited while we looked
+    }
+  }
+  return found;
+}
+
+/** Peak resident memory so far (VmHWM) of a running process, in MiB. */
+export function peakRssMiB(pid: number): number {
+  const kb = /^VmHWM:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1];
+  if (kb === undefined) throw new Error(`no VmHWM for process ${pid}`);
+  return Number(kb) / 1024;
 }
 
 /** The record watch and top print last (README, "Record formats"). */

@@ -95,22 +95,57 @@ export interface PacketRecord {
   seq: number;
 }
 
-/** Decodes the record at `offset`; undefined for a slot never written. */
-export function decodeRecord(bytes: Uint8Array, offset: number): PacketRecord | undefined {
-  const view = new DataView(bytes.buffer, bytes.byteOffset + offset, RECORD.size);
-  const family = view.getUint8(RECORD.family);
+/**
+ * bpftool prints a page as u32 words (its BTF type), in host order: on the
+ * little-endian machines XDP runs on, byte `o` of a record is bits
+ * 8 * (o % 4) of word o / 4. The readers below take a record where it lies,
+ * at word `at` of a page, without copying it.
+ */
+export const RECORD_WORDS = RECORD.size / 4;
+
+function u8(words: ArrayLike<number>, at: number, offset: number): number {
+  return (words[at + (offset >> 2)]! >>> ((offset & 3) * 8)) & 0xff;
+}
+
+/** A little-endian u16 (the kernel's own byte order). */
+function u16(words: ArrayLike<number>, at: number, offset: number): number {
+  return (words[at + (offset >> 2)]! >>> ((offset & 3) * 8)) & 0xffff;
+}
+
+/** A u16 in network order, as ports are stored. */
+function be16(words: ArrayLike<number>, at: number, offset: number): number {
+  return (u8(words, at, offset) << 8) | u8(words, at, offset + 1);
+}
+
+export const recordFamily = (w: ArrayLike<number>, at: number): number => u8(w, at, RECORD.family);
+export const recordProto = (w: ArrayLike<number>, at: number): number => u8(w, at, RECORD.proto);
+export const recordLen = (w: ArrayLike<number>, at: number): number => u16(w, at, RECORD.len);
+export const recordSport = (w: ArrayLike<number>, at: number): number => be16(w, at, RECORD.sport);
+export const recordDport = (w: ArrayLike<number>, at: number): number => be16(w, at, RECORD.dport);
+export const recordVlan = (w: ArrayLike<number>, at: number): number => u16(w, at, RECORD.vlan);
+export const recordSeq = (w: ArrayLike<number>, at: number): number => w[at + (RECORD.seq >> 2)]! >>> 0;
+/** Byte i of the source address (network order). */
+export const recordAddrByte = (w: ArrayLike<number>, at: number, i: number): number => u8(w, at, RECORD.addr + i);
+
+/** Decodes the record at word `at`; undefined for a slot never written. */
+export function decodeRecordWords(words: ArrayLike<number>, at: number): PacketRecord | undefined {
+  const family = recordFamily(words, at);
   if (family !== FAMILY_IPV4 && family !== FAMILY_IPV6) return undefined;
-  const addrLen = family === FAMILY_IPV4 ? 4 : 16;
   return {
     family,
-    addr: bytes.slice(offset + RECORD.addr, offset + RECORD.addr + addrLen),
-    len: view.getUint16(RECORD.len, true),
-    proto: view.getUint8(RECORD.proto),
-    sport: view.getUint16(RECORD.sport, false),
-    dport: view.getUint16(RECORD.dport, false),
-    vlan: view.getUint16(RECORD.vlan, true),
-    seq: view.getUint32(RECORD.seq, true),
+    addr: Uint8Array.from({ length: family === FAMILY_IPV4 ? 4 : 16 }, (_, i) => recordAddrByte(words, at, i)),
+    len: recordLen(words, at),
+    proto: recordProto(words, at),
+    sport: recordSport(words, at),
+    dport: recordDport(words, at),
+    vlan: recordVlan(words, at),
+    seq: recordSeq(words, at),
   };
+}
+
+/** Decodes the record at byte `offset` (a multiple of 4) of raw map bytes. */
+export function decodeRecord(bytes: Uint8Array, offset: number): PacketRecord | undefined {
+  return decodeRecordWords(new Uint32Array(bytes.buffer, bytes.byteOffset + offset, RECORD_WORDS), 0);
 }
 
 export interface Stats {

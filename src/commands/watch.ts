@@ -1,18 +1,18 @@
 import { defineCommand } from "citty";
-import { packetJson, packetLine } from "../output/format";
+import { PacketEncoder } from "../output/format";
 import { prometheusText, writeMetricsFile } from "../output/prometheus";
 import { DataOut } from "../output/stdout";
 import { preflight } from "../system/checks";
 import { refuseCuttingOff } from "../xdp/guard";
+import type { RecordBatch } from "../xdp/reader";
 import { runSession } from "../xdp/session";
-import type { LoggedPacket } from "../xdp/reader";
 import {
   attachArgs, blockArgs, compileFilters, describeFilters, filterArgs, ifaceArgs, metricsArgs, outputArgs, parseCount, parseFilters, parseIface, parseMode,
   parsePrometheusFile, parseSeconds, runArgs, statsArgs, sampleArgs,
 } from "./_args";
 import type { Stats } from "../bpf/layout";
 
-/** Poll often enough that a ring never fills at the rates one core can send, and sooner when busy. */
+/** Poll at least this often; sooner when a ring fills fast (Reader.pollDelay). */
 const POLL_MS = 50;
 /** Polls come every 50 ms; a metrics file is rewritten at most this often. */
 const METRICS_MS = 1000;
@@ -46,26 +46,33 @@ export default defineCommand({
         const writeMetrics = (stats: Stats) => {
           if (metricsFile) writeMetricsFile(metricsFile, prometheusText({ iface: attached.ref.name, stats }));
         };
-        const emit = (packets: LoggedPacket[]) => {
-          const room = count === undefined ? packets.length : Math.max(0, count - printed);
-          const shown = packets.slice(0, room);
-          out.write(shown.map((p) => (json ? JSON.stringify(packetJson(p, attached.ref.name)) : packetLine(p))));
-          printed += shown.length;
+        const encoder = new PacketEncoder(attached.ref.name, json);
+        let named = attached.ref.name;
+        const emit = (records: RecordBatch) => {
+          if (named !== attached.ref.name) encoder.rename((named = attached.ref.name));
+          const shown = count === undefined ? records.count : Math.min(records.count, Math.max(0, count - printed));
+          out.writeRecords(encoder, records, shown);
+          printed += shown;
           if (count !== undefined && printed >= count) stop.stop("count");
         };
         return {
           async step() {
-            const { packets, stats } = await reader.poll();
-            emit(packets);
+            const { records, stats } = await reader.poll();
+            emit(records);
             if (performance.now() - metricsAt >= METRICS_MS) {
               writeMetrics(stats);
               metricsAt = performance.now();
             }
-            return packets.length < reader.ringRecords / 8 ? POLL_MS : 0;
+            return reader.pollDelay(POLL_MS);
           },
           async final() {
-            const last = await reader.poll();
-            emit(last.packets);
+            let last = await reader.poll();
+            emit(last.records);
+            // A poll reads a bounded share; the rings no longer move, so this ends.
+            while (reader.backlog > 0) {
+              last = await reader.poll();
+              emit(last.records);
+            }
             writeMetrics(last.stats);
             return last.stats;
           },

@@ -1,13 +1,19 @@
 /** Turning decoded records into what people and scripts read. */
-import type { Stats } from "../bpf/layout";
+import {
+  FAMILY_IPV4, FAMILY_IPV6, RECORD_WORDS, recordAddrByte, recordDport, recordFamily, recordLen, recordProto, recordSport, recordVlan, type Stats,
+} from "../bpf/layout";
 import { log } from "../log";
 import { formatAddress } from "../net/cidr";
 import type { ProgramCost } from "../xdp/cost";
-import type { LoggedPacket } from "../xdp/reader";
+import type { RecordBatch } from "../xdp/reader";
 
+/**
+ * IANA keywords. IPv6 records hold the first header after the fixed one, so an
+ * extension header (hop-by-hop options: MLD, router alerts) shows as such.
+ */
 const PROTO_NAMES: Record<number, string> = {
-  1: "icmp", 2: "igmp", 4: "ipip", 6: "tcp", 17: "udp", 41: "ipv6", 47: "gre", 50: "esp",
-  51: "ah", 58: "icmpv6", 89: "ospf", 103: "pim", 112: "vrrp", 132: "sctp", 136: "udplite",
+  0: "hopopt", 1: "icmp", 2: "igmp", 4: "ipip", 6: "tcp", 17: "udp", 41: "ipv6", 43: "ipv6-route", 44: "ipv6-frag", 47: "gre",
+  50: "esp", 51: "ah", 58: "icmpv6", 59: "ipv6-nonxt", 60: "ipv6-opts", 89: "ospf", 103: "pim", 112: "vrrp", 132: "sctp", 136: "udplite",
 };
 const PROTO_NUMBERS = Object.fromEntries(Object.entries(PROTO_NAMES).map(([n, name]) => [name, Number(n)]));
 
@@ -25,41 +31,13 @@ export function protoNumber(name: string): number | undefined {
 
 export const KNOWN_PROTOCOLS = Object.values(PROTO_NAMES);
 
-export function hasPorts(p: LoggedPacket): boolean {
-  return p.proto === 6 || p.proto === 17;
-}
-
-export interface PacketJson {
-  type: "packet";
-  ts: string;
-  iface: string;
-  src: string;
-  family: 4 | 6;
-  proto: string;
-  len: number;
-  sport?: number;
-  dport?: number;
-  vlan?: number;
-  cpu: number;
-}
-
-export function packetJson(p: LoggedPacket, iface: string): PacketJson {
-  const rec: PacketJson = {
-    type: "packet",
-    ts: new Date(p.ts).toISOString(),
-    iface,
-    src: formatAddress(p.addr),
-    family: p.family as 4 | 6,
-    proto: protoName(p.proto),
-    len: p.len,
-    cpu: p.cpu,
-  };
-  if (hasPorts(p)) {
-    rec.sport = p.sport;
-    rec.dport = p.dport;
-  }
-  if (p.vlan) rec.vlan = p.vlan;
-  return rec;
+/**
+ * TCP and UDP carry ports, except in a non-first fragment, where the kernel
+ * program leaves both 0 (a port 0 on both sides is not a real flow either):
+ * ports are shown when known, as for every other protocol, else left out.
+ */
+export function hasPorts(proto: number, sport: number, dport: number): boolean {
+  return (proto === 6 || proto === 17) && (sport !== 0 || dport !== 0);
 }
 
 /** Wall-clock time of day; milliseconds only where the time is that precise. */
@@ -70,10 +48,138 @@ export function localTime(ms: number, withMs = true): string {
   return withMs ? `${time}.${pad(d.getMilliseconds(), 3)}` : time;
 }
 
-export function packetLine(p: LoggedPacket): string {
-  const ports = hasPorts(p) ? ` ${p.sport} → ${p.dport}` : "";
-  const vlan = p.vlan ? `  vlan ${p.vlan}` : "";
-  return `${localTime(p.ts)}  ${formatAddress(p.addr).padEnd(15)}  ${protoName(p.proto)}${ports}  ${p.len} B${vlan}`;
+const utf8 = new TextEncoder();
+const bytesOf = (s: string) => utf8.encode(s);
+/** From the family to the length's digits, one copy: `","family":4,"proto":"udp","len":`, by family and protocol. */
+const FAMILY_PROTO_JSON = [FAMILY_IPV4, FAMILY_IPV6].map((f) =>
+  Array.from({ length: 256 }, (_, p) => bytesOf(`","family":${f},"proto":${JSON.stringify(protoName(p))},"len":`)),
+);
+const PROTO_TEXT = Array.from({ length: 256 }, (_, p) => bytesOf(protoName(p)));
+const J = { sport: bytesOf(',"sport":'), dport: bytesOf(',"dport":'), vlan: bytesOf(',"vlan":') };
+const T = { gap: bytesOf("  "), arrow: bytesOf(" → "), bytes: bytesOf(" B"), vlan: bytesOf("  vlan ") };
+/** IPv4's widest address, then IPv6's: the human address column. */
+const V4_WIDTH = 15;
+const V6_WIDTH = 39;
+
+/** Copies short runs: a loop beats a native call below a few dozen bytes. */
+function put(out: Uint8Array, pos: number, b: Uint8Array): number {
+  for (let i = 0; i < b.length; i++) out[pos + i] = b[i]!;
+  return pos + b.length;
+}
+
+/** A u16 or u32 (lengths, ports, CPUs, VLAN ids) in decimal; integer division keeps it in the JIT's int path. */
+function putUint(out: Uint8Array, pos: number, n: number): number {
+  const digits = n < 10 ? 1 : n < 100 ? 2 : n < 1000 ? 3 : n < 10000 ? 4 : n < 100000 ? 5 : String(n).length;
+  for (let i = pos + digits - 1; i > pos; i--) {
+    const q = (n / 10) | 0;
+    out[i] = 48 + n - q * 10;
+    n = q;
+  }
+  out[pos] = 48 + n;
+  return pos + digits;
+}
+
+function putOctet(out: Uint8Array, pos: number, n: number): number {
+  if (n >= 100) {
+    out[pos++] = 48 + ((n / 100) | 0);
+    n %= 100;
+    out[pos++] = 48 + ((n / 10) | 0);
+  } else if (n >= 10) out[pos++] = 48 + ((n / 10) | 0);
+  out[pos++] = 48 + (n % 10);
+  return pos;
+}
+
+/**
+ * Writes records as bytes, straight from the words the reader got: one NDJSON
+ * record or one human line each, with no object or string per record. The
+ * NDJSON is what JSON.stringify makes of {type, ts, iface, src, family,
+ * proto, len, sport?, dport?, vlan?, cpu} (test/output/format.test.ts checks
+ * it against that).
+ */
+export class PacketEncoder {
+  /** The human address column: wide enough for IPv6 from its first address on, so columns stay put. */
+  private width = V4_WIDTH;
+  private cpuTail: Uint8Array[] = [];
+  private iface = "";
+
+  constructor(
+    iface: string,
+    private readonly json: boolean,
+  ) {
+    this.rename(iface);
+  }
+
+  /** The interface's name in the records from now on (a watched interface can be renamed). */
+  rename(iface: string): void {
+    this.iface = JSON.stringify(iface);
+  }
+
+  /** The most bytes encode() writes per record (an escaped name takes up to 3 bytes a character). */
+  get maxRecordBytes(): number {
+    return 256 + this.iface.length * 3;
+  }
+
+  /** Writes records [from, to) of `batch` into `out` at `pos`, which has room for maxRecordBytes each; returns the end. */
+  encode(batch: RecordBatch, from: number, to: number, out: Uint8Array, pos: number): number {
+    const head = this.json
+      ? bytesOf(`{"type":"packet","ts":"${new Date(batch.ts).toISOString()}","iface":${this.iface},"src":"`)
+      : bytesOf(`${localTime(batch.ts)}  `);
+    const w = batch.words;
+    for (let i = from; i < to; i++) {
+      const at = i * RECORD_WORDS;
+      const family = recordFamily(w, at);
+      const proto = recordProto(w, at);
+      const sport = recordSport(w, at);
+      const dport = recordDport(w, at);
+      const vlan = recordVlan(w, at);
+      out.set(head, pos);
+      pos += head.length;
+      const addrAt = pos;
+      pos = this.putAddress(out, pos, w, at, family);
+      if (this.json) {
+        const tail = FAMILY_PROTO_JSON[family === FAMILY_IPV4 ? 0 : 1]![proto]!;
+        out.set(tail, pos);
+        pos = putUint(out, pos + tail.length, recordLen(w, at));
+        if (hasPorts(proto, sport, dport)) {
+          pos = putUint(out, put(out, pos, J.sport), sport);
+          pos = putUint(out, put(out, pos, J.dport), dport);
+        }
+        if (vlan) pos = putUint(out, put(out, pos, J.vlan), vlan);
+        pos = put(out, pos, this.cpuJson(batch.cpus[i]!));
+      } else {
+        if (family !== FAMILY_IPV4) this.width = V6_WIDTH;
+        for (const end = addrAt + this.width; pos < end; ) out[pos++] = 32;
+        pos = put(out, pos, T.gap);
+        pos = put(out, pos, PROTO_TEXT[proto]!);
+        if (hasPorts(proto, sport, dport)) {
+          out[pos++] = 32;
+          pos = putUint(out, put(out, putUint(out, pos, sport), T.arrow), dport);
+        }
+        pos = put(out, putUint(out, put(out, pos, T.gap), recordLen(w, at)), T.bytes);
+        if (vlan) pos = putUint(out, put(out, pos, T.vlan), vlan);
+        out[pos++] = 10;
+      }
+    }
+    return pos;
+  }
+
+  private putAddress(out: Uint8Array, pos: number, w: Uint32Array, at: number, family: number): number {
+    if (family === FAMILY_IPV4) {
+      pos = putOctet(out, pos, recordAddrByte(w, at, 0));
+      for (let b = 1; b < 4; b++) {
+        out[pos++] = 46;
+        pos = putOctet(out, pos, recordAddrByte(w, at, b));
+      }
+      return pos;
+    }
+    const text = formatAddress(Uint8Array.from({ length: 16 }, (_, b) => recordAddrByte(w, at, b)));
+    for (let c = 0; c < text.length; c++) out[pos++] = text.charCodeAt(c);
+    return pos;
+  }
+
+  private cpuJson(cpu: number): Uint8Array {
+    return (this.cpuTail[cpu] ??= bytesOf(`,"cpu":${cpu}}\n`));
+  }
 }
 
 export interface Accounting {

@@ -1,12 +1,37 @@
-/** The one place that runs bpftool: one-shot commands and the long-lived batch reader. */
+/**
+ * bpftool's command syntax and the parsers of what it prints; one-shot
+ * commands run here, the long-lived batch process is in bpftool-batch.ts.
+ */
 import * as v from "valibot";
 import { XwError } from "../errors";
-import { log } from "../log";
-import { lastLines, requireTool, run } from "./run";
+import { lastLines, run } from "./run";
 
 /** bpftool takes bytes as separate "hex" arguments. */
 export function hexArgs(bytes: Uint8Array): string[] {
   return ["hex", ...Array.from(bytes, (b) => b.toString(16).padStart(2, "0"))];
+}
+
+/** A u32 key as bpftool's bytes (host order, little-endian here). */
+function u32Key(n: number): Uint8Array {
+  return new Uint8Array(new Uint32Array([n]).buffer);
+}
+
+/*
+ * Lines for `bpftool batch`. Pin paths are bpffs paths xdpwatch made (no
+ * spaces, no `#`, which batch mode would read as a comment).
+ */
+
+/** `map lookup` of one u32 key. */
+export function lookupLine(pin: string, key: number): string {
+  return `map lookup pinned ${pin} key ${hexArgs(u32Key(key)).join(" ")}`;
+}
+
+export function updateLine(pin: string, key: Uint8Array, value: Uint8Array): string {
+  return `map update pinned ${pin} key ${hexArgs(key).join(" ")} value ${hexArgs(value).join(" ")}`;
+}
+
+export function dumpLine(pin: string): string {
+  return `map dump pinned ${pin}`;
 }
 
 export interface LoadOptions {
@@ -164,139 +189,84 @@ export function parseMapEntries(text: string): MapEntry[] {
   }));
 }
 
+
+const KEY_JSON = Buffer.from('"key": ');
+const KEY_PLAIN = Buffer.from("key:");
+const OPEN = 91; // [
+const CLOSE = 93; // ]
+const COMMA = 44;
+const X = 120;
+
 /**
  * Parses `map lookup` answers for maps whose BTF value is a struct holding one
- * u32 array, which bpftool formats as `"key": N, "value": {"<name>": [n, n, …]}`.
- * Returns each key with the value's bytes (the words in host order, as the
- * kernel holds them). Hex-printed entries in the same text are passed over.
+ * array, which bpftool formats as `"key": N, "value": {"<name>": [n,n,…]}`:
+ * u32 elements in decimal, or `unsigned __int128` ones in hex (`0x…`, four
+ * words each, least significant first), which bpftool prints with a quarter of
+ * the calls. For each key, `into(key)` names where its words go (an array
+ * exactly as long as the value), or undefined to pass it over. Works on the
+ * bytes as they came: no string is built per page. Returns how many values it
+ * wrote. Hex-printed entries (maps without BTF) and text before the first key
+ * are passed over.
  */
-export function parseWordValues(text: string): Map<number, Uint8Array> {
-  const out = new Map<number, Uint8Array>();
-  const head = /"key": (\d+),\s*"value": \{\s*"\w+": \[/g;
-  for (let m = head.exec(text); m; m = head.exec(text)) {
-    const end = text.indexOf("]", head.lastIndex);
-    if (end < 0) break;
-    const words: number[] = [];
+export function parseWordPages(bytes: Uint8Array, into: (key: number) => Uint32Array | undefined): number {
+  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const len = bytes.length;
+  let pages = 0;
+  for (let at = buf.indexOf(KEY_JSON); at >= 0; at = buf.indexOf(KEY_JSON, at)) {
+    let i = at + KEY_JSON.length;
+    let key = 0;
+    for (let c = bytes[i]!; c >= 48 && c <= 57; c = bytes[++i]!) key = key * 10 + c - 48;
+    const open = buf.indexOf(OPEN, i);
+    if (open < 0) break;
+    at = open;
+    const dest = into(key);
+    if (!dest) continue;
+    let w = 0;
     let n = 0;
     let digits = false;
-    for (let i = head.lastIndex; i < end; i++) {
-      const c = text.charCodeAt(i);
+    for (i = open + 1; i < len; i++) {
+      const c = bytes[i]!;
       if (c >= 48 && c <= 57) {
-        n = n * 10 + (c - 48);
+        // Modulo 2^32 in int32 arithmetic, which stays in the JIT's integer path; stored as u32 it is exact.
+        n = (Math.imul(n, 10) + c - 48) | 0;
         digits = true;
-      } else if (c === 44) {
-        words.push(n);
+      } else if (c === X) {
+        // The 0 before it was no number: the element is the hex digits that follow.
+        const start = i + 1;
+        let end = start;
+        while (end < len && (HEX[bytes[end]!] ?? -1) >= 0) end++;
+        if (w + 4 > dest.length) throw new XwError(`bpftool printed more than ${dest.length} words for key ${key}`);
+        for (let k = 0; k < 4; k++) {
+          let word = 0;
+          for (let j = Math.max(start, end - 8 * (k + 1)); j < end - 8 * k; j++) word = (word << 4) | HEX[bytes[j]!]!;
+          dest[w++] = word;
+        }
         n = 0;
         digits = false;
+        i = end - 1;
+      } else if (c === COMMA || c === CLOSE) {
+        if (digits) {
+          if (w === dest.length) throw new XwError(`bpftool printed more than ${dest.length} words for key ${key}`);
+          dest[w++] = n;
+        }
+        n = 0;
+        digits = false;
+        if (c === CLOSE) break;
       }
     }
-    if (digits) words.push(n);
-    out.set(Number(m[1]), new Uint8Array(Uint32Array.from(words).buffer));
-    head.lastIndex = end;
+    if (i === len) throw new XwError(`bpftool's answer ends inside the value of key ${key}`);
+    if (w !== dest.length) throw new XwError(`bpftool printed ${w} of ${dest.length} words for key ${key}`);
+    at = i;
+    pages++;
   }
-  return out;
+  return pages;
 }
 
-/** bpftool's stdout buffer in the batch process: one write() per this many bytes. */
-const BATCH_BUFFER = 8192;
-/** A full ring takes well under a second to read; an answer this late will not come. */
-const BATCH_TIMEOUT_MS = 15_000;
-
-/**
- * The end of every batch answer: a command whose output starts with `marker` and
- * runs longer than BATCH_BUFFER, so that by the time its first line reaches us,
- * everything before it has been written out. The rest of its output is
- * discarded (what is still buffered arrives ahead of the next answer, where
- * neither parser takes it: it holds no key).
- */
-export interface FlushCommand {
-  command: string;
-  marker: string;
-}
-
-/**
- * A long-lived `bpftool batch file -`: one process answers every poll, so a
- * poll costs the lookups themselves, not a process start. bpftool block-buffers
- * a pipe and never flushes between commands; line buffering (stdbuf -oL) would
- * cost a write() per 16 bytes of a map value, so it runs with a fixed block
- * buffer instead, and each request ends with a flush command (see FlushCommand).
- */
-export class BpftoolBatch {
-  private readonly proc: Bun.Subprocess<"pipe", "pipe", "pipe">;
-  private readonly reader: ReadableStreamDefaultReader<Uint8Array>;
-  private readonly decoder = new TextDecoder();
-  private readonly stderr: Promise<string>;
-  private closed = false;
-
-  constructor(private readonly flush: FlushCommand) {
-    const stdbuf = requireTool("stdbuf");
-    const bpftool = requireTool("bpftool");
-    // A session of its own: a terminal's Ctrl-C must reach xdpwatch, which still needs this
-    // process for its final read. It ends with xdpwatch all the same: its stdin closes.
-    this.proc = Bun.spawn([stdbuf, `-o${BATCH_BUFFER}`, bpftool, "batch", "file", "-"], {
-      stdin: "pipe",
-      stdout: "pipe",
-      stderr: "pipe",
-      detached: true,
-    });
-    this.reader = this.proc.stdout.getReader() as unknown as ReadableStreamDefaultReader<Uint8Array>;
-    this.stderr = new Response(this.proc.stderr).text();
-  }
-
-  /** Sends commands (one per line) and returns their combined plain output. */
-  async request(commands: readonly string[]): Promise<string> {
-    if (this.closed) throw new XwError("the bpftool reader was closed");
-    this.proc.stdin.write(`${commands.join("\n")}\n${this.flush.command}\n`);
-    await this.proc.stdin.flush();
-    // Chunks are kept apart and only the newest is searched (with the tail of the one
-    // before, where the marker may have been split): answers run to megabytes.
-    const chunks: string[] = [];
-    const deadline = performance.now() + BATCH_TIMEOUT_MS;
-    for (;;) {
-      const { value, done } = await this.readBefore(deadline);
-      if (done) {
-        await this.proc.exited;
-        const said = await Promise.race([this.stderr, Bun.sleep(1000).then(() => "")]);
-        throw new XwError(`bpftool stopped answering: ${lastLines(said, 1)}`);
-      }
-      chunks.push(this.decoder.decode(value, { stream: true }));
-      const tail = chunks.length > 1 ? chunks[chunks.length - 2]!.slice(-200) : "";
-      const window = tail + chunks[chunks.length - 1]!;
-      const end = window.indexOf(this.flush.marker);
-      if (end >= 0) {
-        const text = chunks.slice(0, -1).join("") + window.slice(tail.length);
-        return text.slice(0, text.length - window.length + end);
-      }
-    }
-  }
-
-  private async readBefore(deadline: number): ReturnType<ReadableStreamDefaultReader<Uint8Array>["read"]> {
-    let timer: Timer | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => {
-        this.proc.kill("SIGKILL");
-        reject(new XwError(`bpftool did not answer within ${BATCH_TIMEOUT_MS / 1000} s`));
-      }, Math.max(0, deadline - performance.now()));
-    });
-    try {
-      return await Promise.race([this.reader.read(), timeout]);
-    } finally {
-      clearTimeout(timer);
-    }
-  }
-
-  async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    try {
-      this.proc.stdin.end();
-    } catch {
-      // already gone
-    }
-    const exited = await Promise.race([this.proc.exited, Bun.sleep(1000).then(() => undefined)]);
-    if (exited === undefined) this.proc.kill("SIGKILL");
-    log.debug("bpftool reader closed");
-  }
+/** The last entry in hex form (a map without BTF, such as the counters) in `bytes`, if any. */
+export function lastHexEntry(bytes: Uint8Array): MapEntry | undefined {
+  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const at = buf.lastIndexOf(KEY_PLAIN);
+  return at < 0 ? undefined : parseMapEntries(buf.toString("latin1", at)).at(-1);
 }
 
 /** Pins a loaded program by id: the kernel then keeps it even when nothing else holds it. */

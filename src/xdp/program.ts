@@ -57,11 +57,11 @@ export function embeddedTags(): string[] {
 
 /** The ranges of --block and --src go into their tries before the program is attached. */
 async function fillTries(pins: Pins, block: readonly Cidr[], srcFilter: readonly Cidr[]) {
-  const lines: string[] = [];
-  const one = bpftool.hexArgs(new Uint8Array([1])).join(" ");
-  for (const c of block) lines.push(`map update pinned ${pins.block} key ${bpftool.hexArgs(encodeCidrKey(c.mapped, c.prefixlen)).join(" ")} value ${one}`);
-  for (const c of srcFilter)
-    lines.push(`map update pinned ${pins.srcFilter} key ${bpftool.hexArgs(encodeCidrKey(c.mapped, c.prefixlen)).join(" ")} value ${one}`);
+  const one = new Uint8Array([1]);
+  const lines = [
+    ...block.map((c) => bpftool.updateLine(pins.block, encodeCidrKey(c.mapped, c.prefixlen), one)),
+    ...srcFilter.map((c) => bpftool.updateLine(pins.srcFilter, encodeCidrKey(c.mapped, c.prefixlen), one)),
+  ];
   if (lines.length > 0) await bpftool.runBatch(lines);
 }
 

@@ -1,37 +1,84 @@
 /**
  * Reads the program's counters and per-CPU log rings through one bpftool
- * co-process. Each poll: read the heads, fetch the pages that hold new records,
- * read the heads again. A record whose slot the kernel may have rewritten
- * during the copy (its position is no longer within one ring of the new head)
- * or whose sequence number is not the expected one is counted as lost, never
- * printed: what is printed is exact, and logged + lost = what the kernel wrote.
+ * co-process. Each poll: the heads (the counters of the poll before, when they
+ * showed records still unread), then the pages that hold new records and the
+ * heads again, in one request. A record whose slot the kernel may have
+ * rewritten during the copy (its position is no longer within one ring of the
+ * new head) or whose sequence number is not the expected one is counted as
+ * lost, never printed: what is printed is exact, and logged + lost = what the
+ * kernel wrote.
  */
-import { decodeRecord, decodeStats, PAGE_RECORDS, RECORD, sumStats, type PacketRecord, type Stats } from "../bpf/layout";
+import { decodeRecordWords, decodeStats, FAMILY_IPV4, FAMILY_IPV6, PAGE_RECORDS, RECORD_WORDS, recordFamily, recordSeq, sumStats, type PacketRecord, type Stats } from "../bpf/layout";
 import { XwError } from "../errors";
-import { BpftoolBatch, parseMapEntries, parseWordValues, type MapEntry } from "../tools/bpftool";
+import { dumpLine, lastHexEntry, lookupLine, parseMapEntries, parseWordPages, type MapEntry } from "../tools/bpftool";
+import { BpftoolBatch, type BatchTransport } from "../tools/bpftool-batch";
 import type { Pins } from "./pins";
 import { flushPage, type Ring } from "./program";
 
 export interface LoggedPacket extends PacketRecord {
   cpu: number;
-  /** Wall-clock ms of the poll that found it: the packet arrived within one poll interval before. */
+  /** Wall-clock ms of the request that read it (see RecordBatch). */
   ts: number;
 }
 
+/**
+ * The records one poll found, as the kernel wrote them: RECORD_WORDS words each,
+ * in ring order per CPU. Valid until the reader's next poll, which reuses it.
+ */
+export class RecordBatch {
+  /** Records in `words`. */
+  count = 0;
+  /**
+   * Wall-clock ms of the request that read them. A record arrived before, by at
+   * most the time the ring holds (one poll interval when the reader keeps up).
+   */
+  ts = 0;
+  words = new Uint32Array(0);
+  /** The CPU whose ring each record came from. */
+  cpus = new Uint16Array(0);
+
+  /** Empties the batch, with room for `n` records. */
+  reset(n: number, ts: number): void {
+    this.count = 0;
+    this.ts = ts;
+    if (this.cpus.length < n) {
+      this.words = new Uint32Array(n * RECORD_WORDS);
+      this.cpus = new Uint16Array(n);
+    }
+  }
+
+  /** One record as an object: for tests and the few callers that want one. */
+  packet(i: number): LoggedPacket {
+    // Only records with a valid family are put in a batch.
+    return { ...decodeRecordWords(this.words, i * RECORD_WORDS)!, cpu: this.cpus[i]!, ts: this.ts };
+  }
+}
+
 export interface Poll {
-  packets: LoggedPacket[];
+  records: RecordBatch;
   /** Counters summed over CPUs, read after the pages. */
   stats: Stats;
 }
 
-function keyHex(n: number): string {
-  return `hex ${[n & 0xff, (n >>> 8) & 0xff, (n >>> 16) & 0xff, n >>> 24].map((b) => b.toString(16).padStart(2, "0")).join(" ")}`;
+/**
+ * Pages fetched in one request at most: a bounded answer (about 1.5 MB of
+ * bpftool text) whose records are printed before the next is asked for, and a
+ * fresh head for each.
+ */
+export const REQUEST_PAGES = 256;
+/** Requests of fewer pages do not measure bpftool's reading speed. */
+const PAGE_MS_FROM = 32;
+
+interface Span {
+  cpu: number;
+  from: number;
+  to: number;
 }
 
 export class Reader {
-  private readonly batch: BpftoolBatch;
+  private readonly batch: BatchTransport;
   private readonly consumed: number[];
-  private readonly statsCommand: string;
+  private readonly statsLine: string;
   /** Records read from the rings and returned. */
   logged = 0;
   /** Records the kernel wrote that were overwritten before they could be read. */
@@ -39,71 +86,168 @@ export class Reader {
   /** Records each CPU's ring holds. */
   readonly ringRecords: number;
   private readonly pagesPerCpu: number;
+  /** Heads of the last counters read, while they showed records not yet read; when they were read. */
+  private heads?: number[];
+  private headsAt = 0;
+  /** Records per ms each CPU wrote, between the last two head reads. */
+  private readonly rates: number[];
+  /** Wall ms bpftool took per page in the last request that fetched pages. */
+  private pageMs = 0;
+  private pages = new Uint32Array(0);
+  /** The lookup line of each ring page, made once. */
+  private readonly pageLines: string[] = [];
+  private readonly records = new RecordBatch();
 
   constructor(
     private readonly pins: Pins,
     private readonly ring: Ring,
+    transport?: BatchTransport,
   ) {
     this.consumed = new Array<number>(ring.cpus).fill(0);
+    this.rates = new Array<number>(ring.cpus).fill(0);
     this.pagesPerCpu = 1 << ring.shift;
     this.ringRecords = PAGE_RECORDS << ring.shift;
     const flush = flushPage(ring);
-    this.batch = new BpftoolBatch({
-      command: `map lookup pinned ${pins.ring} key ${keyHex(flush)}`,
-      marker: `"key": ${flush},\n`,
+    this.batch = transport ?? new BpftoolBatch({ command: lookupLine(pins.ring, flush), marker: `"key": ${flush},\n` });
+    this.statsLine = lookupLine(pins.stats, 0);
+  }
+
+  /** Records the last counters showed written and not yet read or counted lost. */
+  get backlog(): number {
+    if (!this.heads) return 0;
+    return this.heads.reduce((sum, head, cpu) => sum + Math.max(0, head - (this.consumed[cpu] ?? head)), 0);
+  }
+
+  /**
+   * How long the next poll may wait, at most `maxMs`: not at all while a full
+   * request's worth is waiting, else until the fullest ring would be half full
+   * at the rate it fills.
+   */
+  pollDelay(maxMs: number): number {
+    if (this.backlog >= REQUEST_PAGES * PAGE_RECORDS) return 0;
+    let ms = maxMs;
+    this.heads?.forEach((head, cpu) => {
+      const rate = this.rates[cpu]!;
+      if (rate > 0) ms = Math.min(ms, (this.ringRecords / 2 - (head - this.consumed[cpu]!)) / rate);
     });
-    this.statsCommand = `map lookup pinned ${pins.stats} key ${keyHex(0)}`;
+    return Math.max(0, ms);
   }
 
   async readStats(): Promise<{ perCpu: Stats[]; total: Stats }> {
-    const perCpu = this.decodeStatsEntry(parseMapEntries(await this.batch.request([this.statsCommand])).at(-1));
+    const perCpu = this.decodeStatsEntry(lastHexEntry(await this.batch.request([this.statsLine])));
     return { perCpu, total: sumStats(perCpu) };
   }
 
-  private decodeStatsEntry(entry: ReturnType<typeof parseMapEntries>[number] | undefined): Stats[] {
+  private decodeStatsEntry(entry: MapEntry | undefined): Stats[] {
     if (!entry || entry.values.length === 0) throw new XwError("bpftool returned no counters");
     return entry.values.map(decodeStats);
   }
 
-  async poll(): Promise<Poll> {
-    const ts = Date.now();
-    const before = (await this.readStats()).perCpu;
+  private noteHeads(perCpu: Stats[], at: number): number[] {
+    const heads = perCpu.slice(0, this.ring.cpus).map((s) => Number(s.outcome.logged));
+    if (this.heads && at > this.headsAt) heads.forEach((h, cpu) => (this.rates[cpu] = (h - this.heads![cpu]!) / (at - this.headsAt)));
+    this.heads = heads;
+    this.headsAt = at;
+    return heads;
+  }
 
-    const ranges: { cpu: number; from: number; to: number }[] = [];
-    const pageKeys = new Set<number>();
-    before.forEach((s, cpu) => {
-      if (cpu >= this.ring.cpus) return;
-      const head = Number(s.outcome.logged);
-      const consumed = this.consumed[cpu]!;
-      if (head <= consumed) return;
-      const from = Math.max(consumed, head - this.ringRecords);
-      this.overwritten += from - consumed;
-      ranges.push({ cpu, from, to: head });
-      for (let page = Math.floor(from / PAGE_RECORDS); page * PAGE_RECORDS < head; page++) pageKeys.add(this.pageKey(cpu, page));
+  /**
+   * The spans to read now, oldest first, at most REQUEST_PAGES pages in all.
+   * Where the ring was lapped, or will be before bpftool gets there, reading
+   * starts past what the kernel will have rewritten by then (counted lost
+   * without fetching it).
+   */
+  private plan(heads: number[], now: number): Span[] {
+    const pending = heads.map((head, cpu) => ({ cpu, head, from: this.consumed[cpu]! })).filter((p) => p.head > p.from);
+    const spans: Span[] = [];
+    let budget = REQUEST_PAGES;
+    pending.forEach((p, i) => {
+      const share = Math.max(1, Math.floor(budget / (pending.length - i)));
+      const from = Math.max(p.from, p.head - this.ringRecords + 1 + this.lapMargin(p.cpu, share, now));
+      this.overwritten += from - p.from;
+      this.consumed[p.cpu] = from;
+      const first = Math.floor(from / PAGE_RECORDS);
+      const last = Math.min(Math.ceil(p.head / PAGE_RECORDS), first + share);
+      const to = Math.min(p.head, last * PAGE_RECORDS);
+      if (last <= first || budget <= 0) return;
+      spans.push({ cpu: p.cpu, from, to });
+      budget -= last - first;
     });
+    return spans;
+  }
 
-    const keys = [...pageKeys];
+  /**
+   * Records past the oldest slot that the kernel will have rewritten before
+   * bpftool has read them, at the CPU's rate: while the heads age and the
+   * request travels, and, when bpftool reads `pages` pages slower than the
+   * kernel fills them, while it reads. Never the whole ring.
+   */
+  private lapMargin(cpu: number, pages: number, now: number): number {
+    const rate = this.rates[cpu]!;
+    if (rate <= 0) return 0;
+    const ahead = rate * (now - this.headsAt + 1) + Math.max(0, rate * pages * this.pageMs - pages * PAGE_RECORDS);
+    return Math.min(PAGE_RECORDS + Math.ceil(ahead), this.ringRecords - PAGE_RECORDS);
+  }
+
+  async poll(): Promise<Poll> {
+    // Heads the last answer brought are fresh enough while records are waiting: one round trip a poll.
+    let before: Stats[] | undefined;
+    if (!this.heads || this.backlog === 0) {
+      before = (await this.readStats()).perCpu;
+      this.noteHeads(before, performance.now());
+    }
+    const spans = this.plan(this.heads!, performance.now());
+    const ts = Date.now();
     // Nothing new: the counters just read are the answer (an idle poll is one round trip).
-    if (keys.length === 0) return { packets: [], stats: sumStats(before) };
-    const answer = await this.batch.request([...keys.map((k) => `map lookup pinned ${this.pins.ring} key ${keyHex(k)}`), this.statsCommand]);
-    // Pages come formatted from their BTF, the counters (last) as raw bytes: each parser takes its own part.
-    const pages = parseWordValues(answer);
-    const after = this.decodeStatsEntry(parseMapEntries(answer.slice(answer.lastIndexOf("key:"))).at(-1));
-    if (pages.size !== keys.length) throw new XwError(`bpftool answered ${pages.size} of ${keys.length} page lookups`);
+    if (spans.length === 0) {
+      this.records.reset(0, ts);
+      return { records: this.records, stats: sumStats(before ?? (await this.readStats()).perCpu) };
+    }
 
-    const packets: LoggedPacket[] = [];
-    for (const { cpu, from, to } of ranges) {
-      const safeFrom = Number(after[cpu]!.outcome.logged) - this.ringRecords + 1;
+    // One lookup per ring entry: a span that wrapped around holds its oldest and newest records in one page.
+    const slotOf = new Map<number, number>();
+    for (const s of spans)
+      for (let page = Math.floor(s.from / PAGE_RECORDS); page * PAGE_RECORDS < s.to; page++) {
+        const key = this.pageKey(s.cpu, page);
+        if (!slotOf.has(key)) slotOf.set(key, slotOf.size);
+      }
+    const keys = [...slotOf.keys()];
+    const pageWords = PAGE_RECORDS * RECORD_WORDS;
+    if (this.pages.length < keys.length * pageWords) this.pages = new Uint32Array(keys.length * pageWords);
+
+    const lines = [...keys.map((k) => (this.pageLines[k] ??= lookupLine(this.pins.ring, k))), this.statsLine];
+    const sent = performance.now();
+    const answer = await this.batch.request(lines);
+    const at = performance.now();
+    // Short requests are mostly round trip: only long ones say how fast bpftool reads pages.
+    if (keys.length >= PAGE_MS_FROM) this.pageMs = (at - sent) / keys.length;
+    const got = parseWordPages(answer, (key) => {
+      const slot = slotOf.get(key);
+      return slot === undefined ? undefined : this.pages.subarray(slot * pageWords, (slot + 1) * pageWords);
+    });
+    if (got !== keys.length) throw new XwError(`bpftool answered ${got} of ${keys.length} page lookups`);
+    const afterStats = this.decodeStatsEntry(lastHexEntry(answer));
+    const after = this.noteHeads(afterStats, at);
+
+    const batch = this.records;
+    batch.reset(spans.reduce((n, s) => n + s.to - s.from, 0), ts);
+    for (const { cpu, from, to } of spans) {
+      const safeFrom = after[cpu]! - this.ringRecords + 1;
+      let pageBase = 0;
       for (let pos = from; pos < to; pos++) {
-        const page = pages.get(this.pageKey(cpu, Math.floor(pos / PAGE_RECORDS)))!;
-        const rec = pos >= safeFrom ? decodeRecord(page, (pos % PAGE_RECORDS) * RECORD.size) : undefined;
-        if (rec && rec.seq === pos >>> 0) packets.push({ ...rec, cpu, ts });
-        else this.overwritten++;
+        if (pos === from || pos % PAGE_RECORDS === 0) pageBase = slotOf.get(this.pageKey(cpu, Math.floor(pos / PAGE_RECORDS)))! * pageWords;
+        const w = pageBase + (pos % PAGE_RECORDS) * RECORD_WORDS;
+        const family = recordFamily(this.pages, w);
+        if (pos >= safeFrom && recordSeq(this.pages, w) === pos >>> 0 && (family === FAMILY_IPV4 || family === FAMILY_IPV6)) {
+          const into = batch.count * RECORD_WORDS;
+          for (let k = 0; k < RECORD_WORDS; k++) batch.words[into + k] = this.pages[w + k]!;
+          batch.cpus[batch.count++] = cpu;
+        } else this.overwritten++;
       }
       this.consumed[cpu] = to;
     }
-    this.logged += packets.length;
-    return { packets, stats: sumStats(after) };
+    this.logged += batch.count;
+    return { records: batch, stats: sumStats(afterStats) };
   }
 
   /** The xw_ring entry that holds page number `page` (counted from 0, ever growing) of a CPU. */
@@ -113,7 +257,8 @@ export class Reader {
 
   /** Dumps a pinned map through the same bpftool process (per-CPU values stay per CPU). */
   async dump(pin: string): Promise<MapEntry[]> {
-    return parseMapEntries(await this.batch.request([`map dump pinned ${pin}`]));
+    const answer = await this.batch.request([dumpLine(pin)]);
+    return parseMapEntries(Buffer.from(answer.buffer, answer.byteOffset, answer.byteLength).toString("latin1"));
   }
 
   close(): Promise<void> {

@@ -14,7 +14,7 @@ import ipaddr from "ipaddr.js";
 import { REFERENCE_RING_SHIFT } from "../../src/bench/cases";
 import { withMaxEntries } from "../../src/bpf/elf";
 import { decodeRecord, decodeStats, OUTCOMES, PAGE_SIZE, RECORD, sumStats, type Stats } from "../../src/bpf/layout";
-import { parseMapEntries, parseWordValues, updateMap } from "../../src/tools/bpftool";
+import { parseMapEntries, parseWordPages, updateMap } from "../../src/tools/bpftool";
 import { loadPinned, possibleCpus, RING_SHIFT_MIN } from "../../src/xdp/program";
 import { BENCH_ROOT, pinsAt, removeIfEmpty, removePins, type Pins } from "../../src/xdp/pins";
 import { arpFrame, ipv4Frame, ipv6Frame } from "../support/frames";
@@ -79,12 +79,23 @@ async function runAll(prog: string, stats: string, ring: string, frames: Uint8Ar
     const r = await sh(["taskset", "-c", "0", "bpftool", "batch", "file", "-"], `${lines.join("\n")}\n`);
     if (r.code !== 0) throw new Error(r.stderr);
     const counters = parseMapEntries(r.stdout.slice(r.stdout.indexOf("key:"))).at(0)!;
-    const page = parseWordValues(r.stdout).get(0);
+    const page = ringPages(r.stdout).get(0);
     if (!page) throw new Error(`no ring page in bpftool's answer:\n${r.stdout.slice(-400)}`);
     return { stats: sumStats(counters.values.map(decodeStats)), page };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** Every ring page in bpftool's answer, by key, as the reader parses them. */
+function ringPages(text: string): Map<number, Uint8Array> {
+  const pages = new Map<number, Uint8Array>();
+  parseWordPages(new TextEncoder().encode(text), (key) => {
+    const words = new Uint32Array(PAGE_SIZE / 4);
+    pages.set(key, new Uint8Array(words.buffer));
+    return words;
+  });
+  return pages;
 }
 
 /** A u32 map key as bpftool reads it: four bytes, little-endian. */
@@ -159,7 +170,7 @@ describe.skipIf(!kernelReady)("records in the ring match the frames", () => {
         const r = await sh(["taskset", "-c", String(cpu), "bpftool", "batch", "file", "-"], `${lines.join("\n")}\n`);
         if (r.code !== 0) throw new Error(r.stderr);
         const head = Number(decodeStats(parseMapEntries(r.stdout.slice(r.stdout.indexOf("key:"))).at(0)!.values[cpu]!).outcome.logged);
-        const got = parseWordValues(r.stdout);
+        const got = ringPages(r.stdout);
         const wrong: string[] = [];
         for (let pos = head - pages * 128; pos < head; pos++) {
           const page = got.get((cpu << RING_SHIFT_MIN) + ((pos >> 7) & (pages - 1)));

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { hexArgs, parseMapEntries } from "../../src/tools/bpftool";
+import { dumpLine, hexArgs, lastHexEntry, lookupLine, parseMapEntries, parseWordPages, updateLine } from "../../src/tools/bpftool";
 
 const hex = (bytes: Uint8Array) => Buffer.from(bytes).toString("hex");
 
@@ -43,4 +43,60 @@ describe("parseMapEntries reads bpftool's plain output", () => {
 
 test("hexArgs spells bytes as bpftool's hex arguments", () => {
   expect(hexArgs(new Uint8Array([0, 15, 255]))).toEqual(["hex", "00", "0f", "ff"]);
+});
+
+describe("parseWordPages reads BTF-formatted pages as bpftool 7 prints them", () => {
+  // As captured from `bpftool batch` (map lookup of an xw_ring page), shortened to 4 words.
+  const page = (key: number, words: string) => `{\n    "key": ${key},\n    "value": {\n        "words": [${words}\n        ]\n    }\n}\n`;
+  const utf8 = (s: string) => new TextEncoder().encode(s);
+
+  test("each key's words into the array asked for, u32 exact up to 2^32 - 1", () => {
+    const text = `${page(3, "2531136198,0,4294967295,7")}key:\n00 00 00 00\nvalue (CPU 00):\n01 02\n${page(1, "1,2,3,4")}`;
+    const got = new Map<number, Uint32Array>();
+    const n = parseWordPages(utf8(text), (key) => {
+      const a = new Uint32Array(4);
+      got.set(key, a);
+      return a;
+    });
+    expect(n).toBe(2);
+    expect([...got].map(([k, a]) => [k, [...a]])).toEqual([
+      [3, [2531136198, 0, 4294967295, 7]],
+      [1, [1, 2, 3, 4]],
+    ]);
+  });
+
+  test("unsigned __int128 elements, as bpftool prints them in hex, give the same words as u32 ones", () => {
+    // Two 16-byte elements: words [1, 2, 3, 0xffffffff] and [0xdeadbeef, 0, 0, 0] (bpftool drops leading zeros).
+    const text = page(5, "0xffffffff000000030000000200000001,0xdeadbeef");
+    const dest = new Uint32Array(8);
+    expect(parseWordPages(utf8(text), () => dest)).toBe(1);
+    expect([...dest]).toEqual([1, 2, 3, 0xffffffff, 0xdeadbeef, 0, 0, 0]);
+  });
+
+  test("keys not asked for, and a flush page's tail before the first key, are passed over", () => {
+    const text = `4294967295,4294967295\n        ]\n    }\n}\n${page(9, "9,9,9,9")}${page(2, "5,6,7,8")}`;
+    const dest = new Uint32Array(4);
+    expect(parseWordPages(utf8(text), (key) => (key === 2 ? dest : undefined))).toBe(1);
+    expect([...dest]).toEqual([5, 6, 7, 8]);
+  });
+
+  test.each([
+    ["fewer words than the value holds", page(1, "1,2,3"), /printed 3 of 4 words/],
+    ["more words", page(1, "1,2,3,4,5"), /more than 4 words/],
+    ["an answer cut inside a value", page(1, "1,2,3,4").slice(0, 60), /ends inside the value of key 1/],
+  ])("%s is an error", (_, text, err) => {
+    expect(() => parseWordPages(utf8(text), () => new Uint32Array(4))).toThrow(err);
+  });
+});
+
+test("lastHexEntry takes the counters at the end of an answer that holds pages too", () => {
+  const text = `{\n    "key": 1,\n    "value": {\n        "words": [1,2]\n    }\n}\nkey:\n00 00 00 00\nvalue (CPU 00):\n2a 00\nvalue (CPU 01):\n2b 00\n{\n    `;
+  const entry = lastHexEntry(new TextEncoder().encode(text))!;
+  expect(entry.values.map((v) => hex(v))).toEqual(["2a00", "2b00"]);
+});
+
+test("batch lines: u32 keys as little-endian hex bytes", () => {
+  expect(lookupLine("/sys/fs/bpf/x/maps/xw_ring", 258)).toBe("map lookup pinned /sys/fs/bpf/x/maps/xw_ring key hex 02 01 00 00");
+  expect(updateLine("/p", new Uint8Array([1, 2]), new Uint8Array([255]))).toBe("map update pinned /p key hex 01 02 value hex ff");
+  expect(dumpLine("/p")).toBe("map dump pinned /p");
 });

@@ -1,0 +1,158 @@
+import { describe, expect, test } from "bun:test";
+import { PAGE_RECORDS } from "../../src/bpf/layout";
+import { Reader, REQUEST_PAGES } from "../../src/xdp/reader";
+import type { Ring } from "../../src/xdp/program";
+import { FakeBpftool, PINS, sourceOf } from "./fake-bpftool";
+
+const RING: Ring = { cpus: 2, shift: 5 };
+const RING_RECORDS = PAGE_RECORDS << RING.shift;
+
+function setup(ring = RING) {
+  const bpftool = new FakeBpftool(ring);
+  return { bpftool, reader: new Reader(PINS, ring, bpftool) };
+}
+
+/** Polls until nothing is left, as watch does at the end; every record printed, by CPU. */
+async function drain(reader: Reader) {
+  const seen: { cpu: number; src: string; seq: number }[] = [];
+  do {
+    const { records } = await reader.poll();
+    for (let i = 0; i < records.count; i++) {
+      const p = records.packet(i);
+      seen.push({ cpu: p.cpu, src: p.addr.join("."), seq: p.seq });
+    }
+  } while (reader.backlog > 0);
+  return seen;
+}
+
+/** Printed records are exactly the kernel's: source and sequence agree with the position. */
+function expectGenuine(seen: { cpu: number; src: string; seq: number }[]) {
+  for (const r of seen) expect(r.src).toBe(sourceOf(r.cpu, r.seq));
+}
+
+const pageLookups = (lines: string[]) => lines.filter((l) => l.includes(PINS.ring)).length;
+
+describe("Reader on canned bpftool answers", () => {
+  test("reads every record once, in order, from each CPU's ring", async () => {
+    const { bpftool, reader } = setup();
+    bpftool.write(0, 300);
+    bpftool.write(1, 5);
+    const seen = await drain(reader);
+    expect(seen.filter((r) => r.cpu === 0).map((r) => r.seq)).toEqual([...Array(300).keys()]);
+    expect(seen.filter((r) => r.cpu === 1).map((r) => r.seq)).toEqual([0, 1, 2, 3, 4]);
+    expectGenuine(seen);
+    expect([reader.logged, reader.overwritten]).toEqual([305, 0]);
+    // Heads first, then the three pages and one page, with the heads again at the end.
+    expect(bpftool.requests.map((r) => [pageLookups(r), r.at(-1) === bpftool.requests[0]![0]])).toEqual([
+      [0, true],
+      [4, true],
+    ]);
+  });
+
+  test("an idle poll is one lookup of the counters", async () => {
+    const { bpftool, reader } = setup();
+    const { records, stats } = await reader.poll();
+    expect(records.count).toBe(0);
+    expect(stats.seen).toBe(0n);
+    expect(bpftool.requests).toEqual([[`map lookup pinned ${PINS.stats} key hex 00 00 00 00`]]);
+  });
+
+  test("goes on where it left off, across the ring's wrap", async () => {
+    const { bpftool, reader } = setup();
+    bpftool.write(0, RING_RECORDS - 10);
+    await drain(reader);
+    bpftool.write(0, 50);
+    const seen = await drain(reader);
+    expect(seen.map((r) => r.seq)).toEqual(Array.from({ length: 50 }, (_, i) => RING_RECORDS - 10 + i));
+    expectGenuine(seen);
+    expect([reader.logged, reader.overwritten]).toEqual([RING_RECORDS + 40, 0]);
+  });
+
+  test("a lapped ring: what was overwritten is counted lost without being fetched", async () => {
+    const { bpftool, reader } = setup();
+    bpftool.write(0, 3 * RING_RECORDS + 7);
+    const seen = await drain(reader);
+    const head = 3 * RING_RECORDS + 7;
+    // The ring's worth that is still there is read (but for the slot the kernel writes next), nothing older is asked for.
+    expect(seen.map((r) => r.seq)).toEqual(Array.from({ length: RING_RECORDS - 1 }, (_, i) => head - RING_RECORDS + 1 + i));
+    expect(pageLookups(bpftool.requests.at(-1)!)).toBe(RING_RECORDS / PAGE_RECORDS);
+    expectGenuine(seen);
+    expect([reader.logged, reader.overwritten]).toEqual([RING_RECORDS - 1, head - RING_RECORDS + 1]);
+  });
+
+  test("a ring that fills fast is read from where the writer will not reach first", async () => {
+    const { bpftool, reader } = setup({ cpus: 1, shift: 5 });
+    bpftool.write(0, 10);
+    await drain(reader);
+    // A rate is known now; the next poll finds the ring lapped and skips ahead of the writer.
+    await Bun.sleep(5);
+    bpftool.write(0, 2 * RING_RECORDS);
+    const seen = await drain(reader);
+    const head = 10 + 2 * RING_RECORDS;
+    expect(seen.length).toBeGreaterThan(0);
+    expect(seen.length).toBeLessThan(RING_RECORDS);
+    expect(seen.map((r) => r.seq)).toEqual(Array.from({ length: seen.length }, (_, i) => head - seen.length + i));
+    expect(pageLookups(bpftool.requests.at(-1)!)).toBeLessThan(RING_RECORDS / PAGE_RECORDS);
+    expectGenuine(seen);
+    expect(reader.logged + reader.overwritten).toBe(head);
+  });
+
+  test("records the kernel overwrites while bpftool reads are lost, never printed", async () => {
+    const { bpftool, reader } = setup({ cpus: 1, shift: 5 });
+    bpftool.write(0, RING_RECORDS);
+    // Before each page is printed, the kernel writes another half page: the oldest pages
+    // are rewritten before bpftool gets to them.
+    bpftool.onLine = (line) => {
+      if (line.includes(PINS.ring)) bpftool.write(0, PAGE_RECORDS / 2);
+    };
+    const first = await reader.poll();
+    bpftool.onLine = () => undefined;
+    const seen = [...Array(first.records.count).keys()].map((i) => first.records.packet(i)).map((p) => ({ cpu: p.cpu, src: p.addr.join("."), seq: p.seq }));
+    seen.push(...(await drain(reader)));
+    expectGenuine(seen);
+    expect(new Set(seen.map((r) => r.seq)).size).toBe(seen.length);
+    expect(reader.logged).toBe(seen.length);
+    expect(reader.overwritten).toBeGreaterThan(0);
+    expect(reader.logged + reader.overwritten).toBe(bpftool.heads[0]!);
+  });
+
+  test("a slot whose sequence number is not the expected one is lost", async () => {
+    const { bpftool, reader } = setup({ cpus: 1, shift: 5 });
+    bpftool.write(0, 10);
+    bpftool.corrupt(0, 4);
+    const seen = await drain(reader);
+    expect(seen.map((r) => r.seq)).toEqual([0, 1, 2, 3, 5, 6, 7, 8, 9]);
+    expect([reader.logged, reader.overwritten]).toEqual([9, 1]);
+  });
+
+  test("a backlog larger than one request is read in bounded requests, one round trip each", async () => {
+    const { bpftool, reader } = setup({ cpus: 1, shift: 10 });
+    bpftool.write(0, (2 * REQUEST_PAGES + 10) * PAGE_RECORDS);
+    expect((await reader.poll()).records.count).toBe(REQUEST_PAGES * PAGE_RECORDS);
+    expect(reader.backlog).toBe((REQUEST_PAGES + 10) * PAGE_RECORDS);
+    expect(reader.pollDelay(50)).toBe(0);
+    expect((await reader.poll()).records.count).toBe(REQUEST_PAGES * PAGE_RECORDS);
+    expect((await reader.poll()).records.count).toBe(10 * PAGE_RECORDS);
+    // Heads, then pages + heads three times: each poll took the heads the one before brought.
+    expect(bpftool.requests.map(pageLookups)).toEqual([0, REQUEST_PAGES, REQUEST_PAGES, 10]);
+    expect(reader.backlog).toBe(0);
+    expect(reader.pollDelay(50)).toBe(50);
+  });
+
+  test("busy CPUs share a request", async () => {
+    const { bpftool, reader } = setup({ cpus: 2, shift: 10 });
+    bpftool.write(0, REQUEST_PAGES * PAGE_RECORDS);
+    bpftool.write(1, REQUEST_PAGES * PAGE_RECORDS);
+    const { records } = await reader.poll();
+    const perCpu = [0, 0];
+    for (let i = 0; i < records.count; i++) perCpu[records.cpus[i]!]!++;
+    expect(perCpu).toEqual([(REQUEST_PAGES / 2) * PAGE_RECORDS, (REQUEST_PAGES / 2) * PAGE_RECORDS]);
+  });
+
+  test("bpftool answering fewer pages than asked fails the poll", async () => {
+    const { bpftool, reader } = setup();
+    bpftool.write(0, 10);
+    bpftool.dropPages = true;
+    await expect(reader.poll()).rejects.toThrow(/answered 0 of 1 page lookups/);
+  });
+});
