@@ -51,10 +51,11 @@ struct {
 	__type(value, struct xw_page);
 } xw_ring SEC(".maps");
 
+/* Declared with the largest key; userspace sets key_size for --by at load. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_PERCPU_HASH);
 	__uint(max_entries, XW_SOURCES_MAX);
-	__uint(key_size, sizeof(struct xw_source_key));
+	__uint(key_size, sizeof(union xw_source_key));
 	__uint(value_size, sizeof(struct xw_source_value));
 } xw_sources SEC(".maps");
 
@@ -276,20 +277,99 @@ static __always_inline int matches(const struct xw_record *r, struct xw_cidr_key
 	return 1;
 }
 
-/* Exact per-source counts: per-CPU values need no atomics, and a lost insert
- * race (another CPU added the key first) falls back to that CPU's new entry. */
-static __always_inline void count_source(struct xw_cidr_key *key, __u64 len, struct xw_stats *stats)
+/* The destination address, mapped as source_key maps the source, read from
+ * the IP header at l3 (the record holds no destination). Returns -1 when the
+ * header is not there, which the parsers have already ruled out: the check
+ * is for the verifier, the pointer having been kept across helper calls. */
+static __always_inline int dest_addr(__u32 addr[4], const struct xw_record *r, void *l3, void *data_end)
 {
-	struct xw_source_value *v = bpf_map_lookup_elem(&xw_sources, key->addr);
+	if (*(volatile const __u8 *)&r->family == XW_FAMILY_IPV4) {
+		struct iphdr *iph = l3;
+
+		if ((void *)(iph + 1) > data_end)
+			return -1;
+		addr[0] = 0;
+		addr[1] = 0;
+		addr[2] = bpf_htonl(0xffff);
+		addr[3] = iph->daddr;
+	} else {
+		struct ipv6hdr *ip6h = l3;
+
+		if ((void *)(ip6h + 1) > data_end)
+			return -1;
+		__builtin_memcpy(addr, &ip6h->daddr, 4 * sizeof(__u32));
+	}
+	return 0;
+}
+
+/* --by src/N, dst/N: the mapped IPv4 address keeps its ::ffff: prefix and
+ * cuts only its last word; an IPv6 one cuts all four. */
+static __always_inline void cut_to_prefix(__u32 addr[4], const struct xw_record *r)
+{
+	if (*(volatile const __u8 *)&r->family == XW_FAMILY_IPV4) {
+		addr[3] &= xw_cfg.mask4;
+	} else {
+		addr[0] &= xw_cfg.mask6[0];
+		addr[1] &= xw_cfg.mask6[1];
+		addr[2] &= xw_cfg.mask6[2];
+		addr[3] &= xw_cfg.mask6[3];
+	}
+}
+
+/* Builds the key --by asks for in ck and returns it, or NULL when the frame
+ * has none. xw_cfg.by is a constant to the verifier: only one kind's code is
+ * kept. --by src, unprefixed, is the source key already built, not a copy. */
+static __always_inline void *count_key(union xw_source_key *ck, struct xw_cidr_key *key, const struct xw_record *r,
+				       void *l3, void *data_end)
+{
+	switch (xw_cfg.by) {
+	case XW_BY_SRC:
+		if (!xw_cfg.by_masked)
+			return key->addr;
+		__builtin_memcpy(ck->addr, key->addr, sizeof(ck->addr));
+		cut_to_prefix(ck->addr, r);
+		return ck;
+	case XW_BY_DST:
+		if (dest_addr(ck->addr, r, l3, data_end))
+			return NULL;
+		if (xw_cfg.by_masked)
+			cut_to_prefix(ck->addr, r);
+		return ck;
+	case XW_BY_SPORT:
+		ck->port = r->sport;
+		return ck;
+	case XW_BY_DPORT:
+		ck->port = r->dport;
+		return ck;
+	case XW_BY_PROTO:
+		ck->proto = r->proto;
+		return ck;
+	default: /* XW_BY_FLOW */
+		if (dest_addr(ck->flow.dst, r, l3, data_end))
+			return NULL;
+		__builtin_memcpy(ck->flow.src, key->addr, sizeof(ck->flow.src));
+		ck->flow.sport = r->sport;
+		ck->flow.dport = r->dport;
+		/* proto and the padding in one word: the padding is key too. */
+		*(__u32 *)&ck->flow.proto = r->proto;
+		return ck;
+	}
+}
+
+/* Exact counts per key: per-CPU values need no atomics, and a lost insert
+ * race (another CPU added the key first) falls back to that CPU's new entry. */
+static __always_inline void count_source(void *ck, __u64 len, struct xw_stats *stats)
+{
+	struct xw_source_value *v = bpf_map_lookup_elem(&xw_sources, ck);
 
 	if (!v) {
 		struct xw_source_value init = { .packets = 1, .bytes = len };
 
-		if (!bpf_map_update_elem(&xw_sources, key->addr, &init, BPF_NOEXIST)) {
+		if (!bpf_map_update_elem(&xw_sources, ck, &init, BPF_NOEXIST)) {
 			stats->new_sources++;
 			return;
 		}
-		v = bpf_map_lookup_elem(&xw_sources, key->addr);
+		v = bpf_map_lookup_elem(&xw_sources, ck);
 		if (!v)
 			return;
 	}
@@ -331,11 +411,12 @@ static __always_inline struct xw_record *ring_slot(struct xw_stats *stats)
 static __always_inline int count_frame(struct xdp_md *ctx, struct xw_stats *stats, struct xw_record *r,
 				       const int features, const __u32 logged, __u32 expr)
 {
-	void *data, *data_end, *pos;
+	void *data, *data_end, *pos, *l3;
 	struct eth_hdr *eth;
 	__u64 len;
 	__u32 outcome;
 	struct xw_cidr_key key;
+	union xw_source_key ck;
 	int proto, l4;
 
 	data = (void *)(long)ctx->data;
@@ -349,12 +430,15 @@ static __always_inline int count_frame(struct xdp_md *ctx, struct xw_stats *stat
 	if (unlikely(pos > data_end))
 		goto malformed;
 	r->vlan = 0;
+	/* Kept for --by dst and flow only: dead code, and no register, elsewhere. */
+	l3 = pos;
 	l4 = parse_ip(eth->proto, &pos, data_end, r);
 	if (unlikely(l4 == XW_L4_NOT_IP)) {
 		/* VLAN tags come second: untagged IP tests its ethertype once. */
 		proto = parse_vlans(&pos, data_end, r, eth->proto);
 		if (unlikely(proto < 0))
 			goto malformed;
+		l3 = pos;
 		l4 = parse_ip(proto, &pos, data_end, r);
 		if (l4 == XW_L4_NOT_IP)
 			goto not_ip;
@@ -385,8 +469,12 @@ static __always_inline int count_frame(struct xdp_md *ctx, struct xw_stats *stat
 			outcome = XW_FILTERED;
 			goto out;
 		}
-		if (xw_cfg.flags & XW_F_SOURCES)
-			count_source(&key, len, stats);
+		if (xw_cfg.flags & XW_F_SOURCES) {
+			void *k = count_key(&ck, &key, r, l3, (void *)(long)ctx->data_end);
+
+			if (k)
+				count_source(k, len, stats);
+		}
 		if (!(xw_cfg.flags & XW_F_LOG)) {
 			outcome = XW_COUNTED;
 			goto out;

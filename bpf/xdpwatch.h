@@ -100,13 +100,47 @@ struct xw_config {
 	__u32 ring_mask;   /* (1 << ring_shift) - 1: one load, no arithmetic */
 	__u8 protos[32];   /* bitmap of allowed IP protocol numbers */
 	__u64 ports[1024]; /* bitmap of allowed ports, source or destination */
+	__u32 by;          /* XW_BY_*: the key XW_F_SOURCES counts per */
+	__u32 by_masked;   /* XW_BY_SRC, XW_BY_DST: 1 cuts the address to a prefix */
+	__be32 mask4;      /* the IPv4 prefix as a mask over the address */
+	__be32 mask6[4];   /* the IPv6 prefix, over the 128 bits */
 };
 
-/* Source address keys: IPv4 as an IPv4-mapped IPv6 address, so one map holds
- * both families. */
-struct xw_source_key {
-	__u32 addr[4];
+/* What top (and attach --sources) counts per: --by. */
+enum xw_by {
+	XW_BY_SRC = 0, /* the default: today's source address */
+	XW_BY_DST = 1,
+	XW_BY_SPORT = 2,
+	XW_BY_DPORT = 3,
+	XW_BY_PROTO = 4,
+	XW_BY_FLOW = 5,
 };
+
+/* The 5-tuple of --by flow. Addresses as in xw_source_key. */
+struct xw_flow_key {
+	__u32 src[4];
+	__u32 dst[4];
+	__be16 sport; /* 0 without ports (not TCP/UDP, a later fragment) */
+	__be16 dport;
+	__u8 proto;
+	__u8 _pad[3]; /* zero: part of the key */
+};
+
+/* Keys of xw_sources, one kind per program: userspace sets the map's
+ * key_size to the kind's size at load (XW_KEY_SIZE_*), so a source key
+ * hashes 16 bytes, a port 2, as if the map had been declared for it alone.
+ * Addresses are IPv4-mapped IPv6, so one map holds both families. */
+union xw_source_key {
+	__u32 addr[4];           /* XW_BY_SRC, XW_BY_DST: cut to the prefix */
+	__be16 port;             /* XW_BY_SPORT, XW_BY_DPORT */
+	__u8 proto;              /* XW_BY_PROTO */
+	struct xw_flow_key flow; /* XW_BY_FLOW */
+};
+
+#define XW_KEY_SIZE_ADDR 16
+#define XW_KEY_SIZE_PORT 2
+#define XW_KEY_SIZE_PROTO 1
+#define XW_KEY_SIZE_FLOW 40 /* sizeof(union xw_source_key), the declared size */
 
 struct xw_source_value {
 	__u64 packets;

@@ -109,12 +109,18 @@ function btfExtra(kind: number, vlen: number): number {
   }
 }
 
-/**
- * A copy of the object with a BTF-defined map's max_entries changed. libbpf
- * reads it from the BTF of the map's definition, where `__uint(max_entries, N)`
- * is a pointer to an array of N elements: N is patched in place.
- */
+/** A copy of the object with a BTF-defined map's max_entries changed. */
 export function withMaxEntries(elf: Uint8Array, map: string, entries: number): Uint8Array {
+  return withMapUint(elf, map, "max_entries", entries);
+}
+
+/**
+ * A copy of the object with a number of a BTF-defined map's definition
+ * (max_entries, key_size, …) changed. libbpf reads it from the BTF of the
+ * definition, where `__uint(field, N)` is a pointer to an array of N
+ * elements: N is patched in place.
+ */
+export function withMapUint(elf: Uint8Array, map: string, field: string, value: number): Uint8Array {
   const btf = sections(elf).find((s) => s.name === ".BTF");
   if (!btf) throw new Error("the object has no BTF");
   const dv = view(elf);
@@ -142,19 +148,19 @@ export function withMaxEntries(elf: Uint8Array, map: string, entries: number): U
   if (!definition || definition.kind !== KIND.STRUCT) throw new Error(`no BTF-defined map named ${map}`);
   for (let m = 0; m < definition.vlen; m++) {
     const member = definition.offset + 12 + 12 * m;
-    if (cString(elf, strings + dv.getUint32(member, true)) !== "max_entries") continue;
+    if (cString(elf, strings + dv.getUint32(member, true)) !== field) continue;
     const pointerId = dv.getUint32(member + 4, true);
     const pointer = types[pointerId];
     const array = pointer?.kind === KIND.PTR ? types[pointer.type] : undefined;
     if (array?.kind !== KIND.ARRAY) break;
     // clang shares identical types: patched in place, a count another map also uses would change it too.
     if (types.some((t) => t.kind === KIND.PTR && t.type === pointer!.type && t !== pointer) || sharesPointer(pointerId))
-      throw new Error(`the max_entries of ${map} is shared with another map in the BTF; give it a distinct default`);
+      throw new Error(`the ${field} of ${map} is shared with another map in the BTF; give it a distinct default`);
     const copy = elf.slice();
-    new DataView(copy.buffer).setUint32(array.offset + 12 + 8, entries, true);
+    new DataView(copy.buffer).setUint32(array.offset + 12 + 8, value, true);
     return copy;
   }
-  throw new Error(`map ${map} declares no max_entries`);
+  throw new Error(`map ${map} declares no ${field}`);
 }
 
 /** `goto +0`, the instruction the program's placeholder for expressions is made of. */

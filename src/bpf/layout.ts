@@ -47,13 +47,18 @@ export const STATS = {
 } as const;
 
 export const CONFIG = {
-  size: 16 + 32 + 8 * 1024,
+  /** Padded to its u64s' alignment. */
+  size: 16 + 32 + 8 * 1024 + 32,
   flags: 0,
   sample: 4,
   ringShift: 8,
   ringMask: 12,
   protos: 16,
   ports: 48,
+  by: 48 + 8 * 1024,
+  byMasked: 52 + 8 * 1024,
+  mask4: 56 + 8 * 1024,
+  mask6: 60 + 8 * 1024,
 } as const;
 
 export const FLAG = {
@@ -76,7 +81,26 @@ export const EXPR_INSNS = 4096;
 /** Stack words the placeholder's code gets: classic BPF's 16 scratch words, then the result. */
 export const EXPR_SCRATCH_WORDS = 17;
 
-export const SOURCE_KEY_SIZE = 16;
+/** What top counts per (--by), in enum xw_by's order. */
+export const BY_KEYS = ["src", "dst", "sport", "dport", "proto", "flow"] as const;
+export type ByKey = (typeof BY_KEYS)[number];
+
+/** --by: a key, and for src and dst the prefixes addresses are cut to (src/24 counts per /24). */
+export interface BySpec {
+  key: ByKey;
+  prefix?: { v4: number; v6: number };
+}
+
+/** --by as it is written: "dport", "src/24,64". */
+export function byText(by: BySpec): string {
+  return by.prefix ? `${by.key}/${by.prefix.v4},${by.prefix.v6}` : by.key;
+}
+
+/** union xw_source_key, as each kind uses it; the map's key_size is set to the kind's size at load. */
+export const SOURCE_KEY = {
+  size: { src: 16, dst: 16, sport: 2, dport: 2, proto: 1, flow: 40 } satisfies Record<ByKey, number>,
+  flow: { src: 0, dst: 16, sport: 32, dport: 34, proto: 36 },
+} as const;
 export const SOURCE_VALUE = { size: 16, packets: 0, bytes: 8 } as const;
 export const CIDR_KEY = { size: 20, prefixlen: 0, addr: 4 } as const;
 
@@ -207,6 +231,8 @@ export interface ProgramConfig {
   sample: number;
   /** Classic BPF from `tcpdump -ddd`, evaluated in the program: `match` selects, `drop` drops. */
   expression?: { match?: readonly ClassicInsn[]; drop?: readonly ClassicInsn[] };
+  /** What `sources` counts per; undefined: the source address. */
+  by?: BySpec;
 }
 
 /** One classic BPF instruction (struct sock_filter). */
@@ -241,7 +267,35 @@ export function encodeConfig(cfg: ProgramConfig, ringShift = RING_SHIFT_DEFAULT)
   view.setUint32(CONFIG.sample, cfg.sample, true);
   view.setUint32(CONFIG.ringShift, ringShift, true);
   view.setUint32(CONFIG.ringMask, (1 << ringShift) - 1, true);
+  const by = cfg.by ?? { key: "src" };
+  view.setUint32(CONFIG.by, BY_KEYS.indexOf(by.key), true);
+  if (by.prefix) {
+    view.setUint32(CONFIG.byMasked, 1, true);
+    bytes.set(prefixMask(by.prefix.v4, 32), CONFIG.mask4);
+    bytes.set(prefixMask(by.prefix.v6, 128), CONFIG.mask6);
+  }
   return bytes;
+}
+
+/** The first `len` of `bits` bits set, in network order. */
+function prefixMask(len: number, bits: number): Uint8Array {
+  return Uint8Array.from({ length: bits / 8 }, (_, i) => (0xff00 >> Math.max(0, Math.min(8, len - 8 * i))) & 0xff);
+}
+
+function prefixLength(mask: Uint8Array): number {
+  let len = 0;
+  for (const b of mask) len += Math.clz32(~(b << 24));
+  return len;
+}
+
+/** --by as a loaded program's configuration says (its .rodata, read back for `metrics`). */
+export function decodeBy(config: Uint8Array): BySpec {
+  const view = new DataView(config.buffer, config.byteOffset, CONFIG.size);
+  const key = BY_KEYS[view.getUint32(CONFIG.by, true)];
+  if (!key) throw new Error(`unknown --by kind ${view.getUint32(CONFIG.by, true)} in the program's configuration`);
+  if (!view.getUint32(CONFIG.byMasked, true)) return { key };
+  const at = (o: number, n: number) => config.subarray(o, o + n);
+  return { key, prefix: { v4: prefixLength(at(CONFIG.mask4, 4)), v6: prefixLength(at(CONFIG.mask6, 16)) } };
 }
 
 /** An LPM trie key: prefix length over the IPv4-mapped 128-bit address. */

@@ -3,7 +3,7 @@ import type { ArgsDef } from "citty";
 import { statSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { matchesEverything, parseDdd, unsupported } from "../bpf/cbpf";
-import { CIDRS_MAX, type ClassicInsn, type ProgramConfig } from "../bpf/layout";
+import { BY_KEYS, byText, CIDRS_MAX, type BySpec, type ByKey, type ClassicInsn, type ProgramConfig } from "../bpf/layout";
 import { usageError } from "../errors";
 import { parseCidr, type Cidr } from "../net/cidr";
 import { protoName, protoNumber } from "../output/format";
@@ -66,6 +66,34 @@ export const blockArgs = {
 export const metricsArgs = {
   "prometheus-file": { type: "string", description: "write Prometheus metrics to FILE, replaced atomically (node_exporter textfile collector)", valueHint: "FILE" },
 } as const satisfies ArgsDef;
+
+export const byArgs = {
+  by: {
+    type: "string",
+    description: "count per src (default), dst, sport, dport, proto, flow, or prefix src/24, dst/24 (IPv6 /64; src/24,48 sets it)",
+    valueHint: "KEY",
+  },
+} as const satisfies ArgsDef;
+
+/** What an IPv6 address is cut to when --by names only an IPv4 prefix: one subnet, what a single host or site LAN gets. */
+export const DEFAULT_V6_PREFIX = 64;
+
+/** --by KEY: a key, or src/V4[,V6] / dst/V4[,V6]; undefined when not given. */
+export function parseBy(value: unknown): BySpec | undefined {
+  if (value === undefined) return undefined;
+  const text = String(value).trim();
+  const m = /^([a-z]+)(?:\/(\d{1,3})(?:,(\d{1,3}))?)?$/.exec(text);
+  const key = m?.[1] as ByKey | undefined;
+  if (!m || !key || !BY_KEYS.includes(key))
+    throw usageError(`--by: "${String(value)}" is not a key`, `one of ${BY_KEYS.join(", ")}, or a prefix such as src/24 or dst/24,48`);
+  if (m[2] === undefined) return { key };
+  if (key !== "src" && key !== "dst") throw usageError(`--by: only src and dst take a prefix, not ${key} ("${text}")`);
+  const v4 = Number(m[2]);
+  const v6 = m[3] === undefined ? DEFAULT_V6_PREFIX : Number(m[3]);
+  if (v4 > 32) throw usageError(`--by ${text}: an IPv4 prefix is 0 to 32 bits, not ${v4}`);
+  if (v6 > 128) throw usageError(`--by ${text}: an IPv6 prefix is 0 to 128 bits, not ${v6}`);
+  return { key, prefix: { v4, v6 } };
+}
 
 export const DEFAULT_LIMIT = 20;
 
@@ -210,9 +238,13 @@ export function parseFilters(args: Readonly<Record<string, unknown>>, rawArgs: r
   };
 }
 
-/** The filters as the program got them (CIDRs normalised), for the start-up line; undefined when none. */
-export function describeFilters(f: Filters): string | undefined {
+/**
+ * The filters as the program got them (CIDRs normalised), and --by when it is
+ * not the default, for the start-up line and `status`; undefined when none.
+ */
+export function describeFilters(f: Filters, by?: BySpec): string | undefined {
   const parts: string[] = [];
+  if (by && byText(by) !== "src") parts.push(`by ${byText(by)}`);
   if (f.block.length > 0) parts.push(`dropping ${f.block.map((c) => c.text).join(", ")}`);
   if (f.drop) parts.push(`dropping ${f.drop.map((d) => `"${d}"`).join(" or ")}`);
   if (f.expression !== undefined) parts.push(`expression "${f.expression}"`);

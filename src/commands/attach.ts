@@ -6,7 +6,10 @@ import { preflight } from "../system/checks";
 import { refuseCuttingOff } from "../xdp/guard";
 import { attachProgram } from "../xdp/hook";
 import { pinnedMetrics } from "../xdp/metrics";
-import { attachArgs, blockArgs, DEFAULT_LIMIT, compileFilters, describeFilters, expressionArgs, ifaceArgs, metricsArgs, outputArgs, parseFilters, parseIface, parseMode, parsePrometheusFile } from "./_args";
+import {
+  attachArgs, blockArgs, byArgs, DEFAULT_LIMIT, compileFilters, describeFilters, expressionArgs, ifaceArgs, metricsArgs, outputArgs, parseBy, parseFilters, parseIface,
+  parseMode, parsePrometheusFile,
+} from "./_args";
 
 export default defineCommand({
   meta: {
@@ -18,7 +21,9 @@ export default defineCommand({
     ...expressionArgs,
     ...blockArgs,
     // Off by default: a hash lookup per packet, paid only by those who read `xdpwatch metrics`.
-    sources: { type: "boolean", description: "also count packets per source, for `xdpwatch metrics`" },
+    sources: { type: "boolean", description: "also count packets per source (or --by KEY), for `xdpwatch metrics`" },
+    // --by alone means counting too: asking for a key and getting no counts would help nobody.
+    by: { ...byArgs.by, description: `${byArgs.by.description}; implies --sources` },
     ...metricsArgs,
     ...attachArgs,
     ...outputArgs,
@@ -26,18 +31,20 @@ export default defineCommand({
   async run({ args, rawArgs }) {
     const iface = parseIface(args.iface);
     const mode = parseMode(args.mode);
+    const by = parseBy(args.by);
+    const sources = args.sources === true || by !== undefined;
     const filters = await compileFilters(parseFilters(args, rawArgs), args.yes === true);
     const metricsFile = parsePrometheusFile(args["prometheus-file"]);
     await preflight();
     await refuseCuttingOff(filters.block, iface, args.yes === true);
-    const described = describeFilters(filters);
+    const described = describeFilters(filters, by);
     const att = await withProgress(`loading and attaching to ${iface}`, attachProgram({
       command: "attach",
       iface,
       mode,
       object: args.object,
       force: args.force,
-      config: { log: true, sources: args.sources === true, ...filters.config },
+      config: { log: true, sources, ...(by && { by }), ...filters.config },
       block: filters.block,
       describe: described,
     }));

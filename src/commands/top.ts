@@ -8,8 +8,8 @@ import { refuseCuttingOff } from "../xdp/guard";
 import { runSession } from "../xdp/session";
 import { readSources, SourceTracker } from "../xdp/sources";
 import {
-  attachArgs, blockArgs, compileFilters, describeFilters, filterArgs, ifaceArgs, limitArgs, metricsArgs, outputArgs, parseCount, parseFilters, parseIface,
-  parseMode, parsePrometheusFile, parseSeconds, runArgs, statsArgs,
+  attachArgs, blockArgs, byArgs, compileFilters, describeFilters, filterArgs, ifaceArgs, limitArgs, metricsArgs, outputArgs, parseBy, parseCount, parseFilters,
+  parseIface, parseMode, parsePrometheusFile, parseSeconds, runArgs, statsArgs,
 } from "./_args";
 
 /** Cursor home, then erase to the end: the table is redrawn in place without scrolling. */
@@ -18,10 +18,11 @@ const REDRAW = "\x1b[H\x1b[J";
 export default defineCommand({
   meta: {
     name: "top",
-    description: "Count packets per source in the kernel and show the busiest sources, refreshed every interval",
+    description: "Count packets per source (or --by another key) in the kernel and show the busiest, refreshed every interval",
   },
   args: {
     ...ifaceArgs,
+    ...byArgs,
     interval: { type: "string", default: "1", description: "refresh every SEC seconds", valueHint: "SEC" },
     duration: runArgs.duration,
     ...limitArgs,
@@ -38,6 +39,7 @@ export default defineCommand({
     const durationSec = parseSeconds(args.duration, "--duration");
     const limit = parseCount(args.limit, "--limit", 1, SOURCES_MAX)!;
     const mode = parseMode(args.mode);
+    const by = parseBy(args.by) ?? { key: "src" };
     const filters = await compileFilters(parseFilters(args, rawArgs), args.yes === true);
     const metricsFile = parsePrometheusFile(args["prometheus-file"]);
     const out = new DataOut();
@@ -50,20 +52,20 @@ export default defineCommand({
       {
         command: "top", iface, mode, object: args.object, force: args.force, durationSec, stats: args.stats, out, json,
         // No log: the ring is not read, every matching packet is counted per source instead.
-        config: { log: false, sources: true, ...filters.config }, block: filters.block, srcFilter: filters.srcFilter, describe: describeFilters(filters),
+        config: { log: false, sources: true, by, ...filters.config }, block: filters.block, srcFilter: filters.srcFilter, describe: describeFilters(filters, by),
       },
       ({ attached, reader }) => {
         const tracker = new SourceTracker(Date.now());
         const show = async () => {
-          const read = await readSources(reader, attached.pins);
+          const read = await readSources(reader, attached.pins, by);
           const ts = Date.now();
           const name = attached.ref.name;
           const table = { top: tracker.update(read.sources, ts).slice(0, limit), tracked: read.sources.length, evicted: read.evicted };
-          const snapshot: SourcesSnapshot = { ts, iface: name, table };
+          const snapshot: SourcesSnapshot = { ts, iface: name, by, table };
           if (json) out.write([JSON.stringify(sourcesJson(snapshot))]);
           else if (redraw) out.write([REDRAW + sourcesTable(snapshot).join("\n")]);
           else out.write([...sourcesTable(snapshot), ""]);
-          if (metricsFile) writeMetricsFile(metricsFile, prometheusText({ iface: name, stats: read.stats, sources: table }));
+          if (metricsFile) writeMetricsFile(metricsFile, prometheusText({ iface: name, stats: read.stats, sources: table, by }));
           return read.stats;
         };
         let first = true;

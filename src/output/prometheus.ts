@@ -5,16 +5,34 @@
  */
 import { renameSync, rmSync, writeFileSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
-import { OUTCOMES, type Stats } from "../bpf/layout";
+import { OUTCOMES, type BySpec, type Stats } from "../bpf/layout";
 import { XwError } from "../errors";
 import type { SourceTable } from "../xdp/sources";
+import { keyJson } from "./sources";
 
 export interface MetricsInput {
   iface: string;
   stats: Stats;
-  /** Present when the program counts per source (top, attach --sources). */
+  /** Present when the program counts per key (top, attach --sources). */
   sources?: SourceTable;
+  /** What `sources` is counted per; undefined: source addresses. */
+  by?: BySpec;
 }
+
+/**
+ * Family names per --by key, xdpwatch_<noun>_packets_total and so on; the
+ * label is named after the key (a flow has all five). `src` keeps the names
+ * it had before --by existed; a prefix (src/24) is the same family, its label
+ * value a prefix.
+ */
+const NOUNS: Record<BySpec["key"], { one: string; many: string; text: string; texts: string; of: string }> = {
+  src: { one: "source", many: "sources", text: "source", texts: "sources", of: "from one source" },
+  dst: { one: "destination", many: "destinations", text: "destination", texts: "destinations", of: "to one destination" },
+  sport: { one: "source_port", many: "source_ports", text: "source port", texts: "source ports", of: "from one source port" },
+  dport: { one: "destination_port", many: "destination_ports", text: "destination port", texts: "destination ports", of: "to one destination port" },
+  proto: { one: "protocol", many: "protocols", text: "protocol", texts: "protocols", of: "of one IP protocol" },
+  flow: { one: "flow", many: "flows", text: "flow", texts: "flows", of: "of one flow (src, dst, proto, sport, dport)" },
+};
 
 type Labels = Record<string, string>;
 
@@ -50,21 +68,15 @@ export function prometheusText(m: MetricsInput): string {
   ];
   if (m.sources) {
     const { top, tracked, evicted } = m.sources;
+    const by = m.by ?? { key: "src" };
+    const n = NOUNS[by.key];
+    const cap = `${n.texts[0]!.toUpperCase()}${n.texts.slice(1)}`;
+    const labels = (s: (typeof top)[number]): Labels => ({ ...iface, ...Object.fromEntries(Object.entries(keyJson(s.key)).map(([k, v]) => [k, String(v)])) });
     lines.push(
-      ...family("xdpwatch_sources_tracked", "gauge", "Sources in the kernel's per-source table.", [[iface, tracked]]),
-      ...family("xdpwatch_sources_evicted_total", "counter", "Sources dropped from the full per-source table, their counts lost.", [[iface, evicted]]),
-      ...family(
-        "xdpwatch_source_packets_total",
-        "counter",
-        "Frames from one source, for the sources with the most packets.",
-        top.map((s) => [{ ...iface, src: s.src }, s.packets]),
-      ),
-      ...family(
-        "xdpwatch_source_bytes_total",
-        "counter",
-        "Bytes from one source, for the sources with the most packets.",
-        top.map((s) => [{ ...iface, src: s.src }, s.bytes]),
-      ),
+      ...family(`xdpwatch_${n.many}_tracked`, "gauge", `${cap} in the kernel's per-${n.text} table.`, [[iface, tracked]]),
+      ...family(`xdpwatch_${n.many}_evicted_total`, "counter", `${cap} dropped from the full per-${n.text} table, their counts lost.`, [[iface, evicted]]),
+      ...family(`xdpwatch_${n.one}_packets_total`, "counter", `Frames ${n.of}, for the ${n.texts} with the most packets.`, top.map((s) => [labels(s), s.packets])),
+      ...family(`xdpwatch_${n.one}_bytes_total`, "counter", `Bytes ${n.of}, for the ${n.texts} with the most packets.`, top.map((s) => [labels(s), s.bytes])),
     );
   }
   return `${lines.join("\n")}\n`;

@@ -273,3 +273,11 @@ export function lastHexEntry(bytes: Uint8Array): MapEntry | undefined {
 export async function pinProgram(id: number, pin: string): Promise<void> {
   await run(["bpftool", "prog", "pin", "id", String(id), pin]);
 }
+
+const LookupSchema = v.looseObject({ value: v.array(v.string()) });
+
+/** One-shot `map lookup` of a u32 key in JSON mode: the value's exact bytes, also for a map with BTF. */
+export async function lookupBytes(pin: string, key: number): Promise<Uint8Array> {
+  const res = await run(["bpftool", "-j", "map", "lookup", "pinned", pin, "key", ...hexArgs(u32Key(key))]);
+  return Uint8Array.from(parseJson(LookupSchema, res.stdout, "bpftool map lookup").value, (b) => Number.parseInt(b, 16));
+}

@@ -10,8 +10,8 @@ import { XwError } from "../errors";
 import { embeddedObjectBytes } from "../bpf/embedded";
 import builtTags from "../../dist/bpf/xdpwatch.tags.json" with { type: "json" };
 import { expressionBody } from "../bpf/cbpf";
-import { withGlobal, withMaxEntries, withPlaceholder } from "../bpf/elf";
-import { CONFIG_SYMBOL, EXPR_INSNS, EXPR_SECTION, encodeCidrKey, encodeConfig, PAGE_SIZE, type ProgramConfig } from "../bpf/layout";
+import { withGlobal, withMapUint, withMaxEntries, withPlaceholder } from "../bpf/elf";
+import { CONFIG_SYMBOL, EXPR_INSNS, EXPR_SECTION, encodeCidrKey, encodeConfig, PAGE_SIZE, SOURCE_KEY, type ProgramConfig } from "../bpf/layout";
 import type { Cidr } from "../net/cidr";
 import * as bpftool from "../tools/bpftool";
 import { removePins, type Pins } from "./pins";
@@ -87,6 +87,8 @@ export async function loadPinned(pins: Pins, opts: LoadOptions, ring = ringFor(p
     try {
       // One ring region per possible CPU, plus the reader's flush page, which the program never writes.
       configured = withMaxEntries(withGlobal(elf, CONFIG_SYMBOL, encodeConfig(opts.config, ring.shift)), "xw_ring", flushPage(ring) + 1);
+      // The kind of key --by counts per sets the size the map hashes.
+      configured = withMapUint(configured, "xw_sources", "key_size", SOURCE_KEY.size[opts.config.by?.key ?? "src"]);
       if (opts.config.expression)
         configured = withPlaceholder(configured, EXPR_SECTION, expressionBody(opts.config.expression, EXPR_INSNS));
     } catch (err) {

@@ -32,7 +32,25 @@ async function cLayout(): Promise<Record<string, number>> {
       ["page.size", "sizeof(struct xw_page)"],
       ["cidr.size", "sizeof(struct xw_cidr_key)"],
       ["cidr.addr", "offsetof(struct xw_cidr_key, addr)"],
-      ["source.key", "sizeof(struct xw_source_key)"],
+      ["source.key", "sizeof(union xw_source_key)"],
+      ["source.key.addr", "XW_KEY_SIZE_ADDR"],
+      ["source.key.port", "XW_KEY_SIZE_PORT"],
+      ["source.key.proto", "XW_KEY_SIZE_PROTO"],
+      ["source.key.flow", "XW_KEY_SIZE_FLOW"],
+      ["flow.dst", "offsetof(struct xw_flow_key, dst)"],
+      ["flow.sport", "offsetof(struct xw_flow_key, sport)"],
+      ["flow.dport", "offsetof(struct xw_flow_key, dport)"],
+      ["flow.proto", "offsetof(struct xw_flow_key, proto)"],
+      ["config.by", "offsetof(struct xw_config, by)"],
+      ["config.byMasked", "offsetof(struct xw_config, by_masked)"],
+      ["config.mask4", "offsetof(struct xw_config, mask4)"],
+      ["config.mask6", "offsetof(struct xw_config, mask6)"],
+      ["by.src", "XW_BY_SRC"],
+      ["by.dst", "XW_BY_DST"],
+      ["by.sport", "XW_BY_SPORT"],
+      ["by.dport", "XW_BY_DPORT"],
+      ["by.proto", "XW_BY_PROTO"],
+      ["by.flow", "XW_BY_FLOW"],
       ["source.value", "sizeof(struct xw_source_value)"],
       ["outcomes", "XW_OUTCOMES"],
       ["pageRecords", "XW_PAGE_RECORDS"],
@@ -102,7 +120,20 @@ describe.skipIf(!compiler)("layout.ts matches bpf/xdpwatch.h as the C compiler l
     "page.size": layout.PAGE_SIZE,
     "cidr.size": layout.CIDR_KEY.size,
     "cidr.addr": layout.CIDR_KEY.addr,
-    "source.key": layout.SOURCE_KEY_SIZE,
+    "source.key": layout.SOURCE_KEY.size.flow,
+    "source.key.addr": layout.SOURCE_KEY.size.src,
+    "source.key.port": layout.SOURCE_KEY.size.dport,
+    "source.key.proto": layout.SOURCE_KEY.size.proto,
+    "source.key.flow": layout.SOURCE_KEY.size.flow,
+    "flow.dst": layout.SOURCE_KEY.flow.dst,
+    "flow.sport": layout.SOURCE_KEY.flow.sport,
+    "flow.dport": layout.SOURCE_KEY.flow.dport,
+    "flow.proto": layout.SOURCE_KEY.flow.proto,
+    "config.by": layout.CONFIG.by,
+    "config.byMasked": layout.CONFIG.byMasked,
+    "config.mask4": layout.CONFIG.mask4,
+    "config.mask6": layout.CONFIG.mask6,
+    ...Object.fromEntries(layout.BY_KEYS.map((k, i) => [`by.${k}`, i])),
     "source.value": layout.SOURCE_VALUE.size,
     outcomes: layout.OUTCOMES.length,
     pageRecords: layout.PAGE_RECORDS,
@@ -166,5 +197,17 @@ describe("decoding", () => {
     expect((view.getBigUint64(layout.CONFIG.ports + 8 * (53 >> 6), true) >> BigInt(53 & 63)) & 1n).toBe(1n);
     expect((view.getBigUint64(layout.CONFIG.ports + 8 * (65535 >> 6), true) >> 63n) & 1n).toBe(1n);
     expect((view.getBigUint64(layout.CONFIG.ports, true) >> 52n) & 1n).toBe(0n);
+  });
+
+  test("--by is written into the configuration and read back from it", () => {
+    const base = { log: false, sources: true, block: false, srcFilter: false, sample: 1 };
+    const cut = layout.encodeConfig({ ...base, by: { key: "dst", prefix: { v4: 20, v6: 56 } } });
+    expect([...cut.subarray(layout.CONFIG.mask4, layout.CONFIG.mask4 + 4)]).toEqual([255, 255, 0xf0, 0]);
+    expect([...cut.subarray(layout.CONFIG.mask6, layout.CONFIG.mask6 + 16)]).toEqual([255, 255, 255, 255, 255, 255, 255, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+    expect(layout.decodeBy(cut)).toEqual({ key: "dst", prefix: { v4: 20, v6: 56 } });
+    expect(layout.decodeBy(layout.encodeConfig({ ...base, by: { key: "src", prefix: { v4: 0, v6: 128 } } }))).toEqual({ key: "src", prefix: { v4: 0, v6: 128 } });
+    for (const key of layout.BY_KEYS) expect(layout.decodeBy(layout.encodeConfig({ ...base, by: { key } }))).toEqual({ key });
+    // No --by: the default, source addresses, as before --by existed.
+    expect(layout.decodeBy(layout.encodeConfig(base))).toEqual({ key: "src" });
   });
 });

@@ -62,8 +62,8 @@ describe("prometheusText", () => {
       stats: stats(),
       sources: {
         top: [
-          { src: "198.18.0.1", packets: 2n ** 60n, bytes: 7n },
-          { src: "2001:db8::5", packets: 2n, bytes: 120n },
+          { key: { src: "198.18.0.1" }, packets: 2n ** 60n, bytes: 7n },
+          { key: { src: "2001:db8::5" }, packets: 2n, bytes: 120n },
         ],
         tracked: 3,
         evicted: 9,
@@ -92,7 +92,7 @@ describe("prometheusText", () => {
   });
 
   test("every line is a comment or a well-formed sample; each family is declared once, before its samples", () => {
-    const text = prometheusText({ iface: "eth0", stats: stats(), sources: { top: [{ src: "198.18.0.1", packets: 1n, bytes: 60n }], tracked: 1, evicted: 0 } });
+    const text = prometheusText({ iface: "eth0", stats: stats(), sources: { top: [{ key: { src: "198.18.0.1" }, packets: 1n, bytes: 60n }], tracked: 1, evicted: 0 } });
     const declared: string[] = [];
     for (const line of text.trimEnd().split("\n")) {
       const type = /^# TYPE (\w+) (counter|gauge)$/.exec(line);
