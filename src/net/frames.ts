@@ -26,6 +26,8 @@ export interface FrameOptions {
   vlans?: number[];
   /** Bytes of payload after the L4 header. */
   payload?: number;
+  /** TCP flags byte (FIN 0x01, SYN 0x02, RST 0x04, PSH 0x08, ACK 0x10); a SYN when not given. */
+  tcpFlags?: number;
 }
 
 function be16(n: number): number[] {
@@ -39,10 +41,10 @@ function protoNumber(p: FrameOptions["proto"]): number {
   return p;
 }
 
-function l4Header(proto: number, sport: number, dport: number, payload: number): number[] {
+function l4Header(proto: number, sport: number, dport: number, payload: number, tcpFlags: number): number[] {
   if (proto === 17) return [...be16(sport), ...be16(dport), ...be16(HEADER_BYTES.udp + payload), 0, 0];
-  // A SYN with a 20-byte header (data offset 5).
-  if (proto === 6) return [...be16(sport), ...be16(dport), 0, 0, 0, 1, 0, 0, 0, 0, 0x50, 0x02, 0xff, 0xff, 0, 0, 0, 0];
+  // A 20-byte header (data offset 5).
+  if (proto === 6) return [...be16(sport), ...be16(dport), 0, 0, 0, 1, 0, 0, 0, 0, 0x50, tcpFlags & 0xff, 0xff, 0xff, 0, 0, 0, 0];
   // An echo request.
   if (proto === 1) return [8, 0, 0, 0, 0, 1, 0, 1];
   return [];
@@ -57,7 +59,7 @@ function ethHeader(ethertype: number, vlans: number[] = []): number[] {
 
 function l4(o: FrameOptions, proto: number): number[] {
   const payload = o.payload ?? 0;
-  return [...l4Header(proto, o.sport ?? 40000, o.dport ?? 53, payload), ...new Array<number>(payload).fill(0)];
+  return [...l4Header(proto, o.sport ?? 40000, o.dport ?? 53, payload, o.tcpFlags ?? 0x02), ...new Array<number>(payload).fill(0)];
 }
 
 export function ipv4Frame(o: FrameOptions): Uint8Array {
