@@ -316,11 +316,27 @@ static __always_inline void cut_to_prefix(__u32 addr[4], const struct xw_record 
 	}
 }
 
-/* Builds the key --by asks for in ck and returns it, or NULL when the frame
- * has none. xw_cfg.by is a constant to the verifier: only one kind's code is
- * kept. --by src, unprefixed, is the source key already built, not a copy. */
-static __always_inline void *count_key(union xw_source_key *ck, struct xw_cidr_key *key, const struct xw_record *r,
-				       void *l3, void *data_end)
+/* The destination part of ck for --by dst and flow, written while the IP
+ * header's position is at hand: kept in a register across the helper calls
+ * of --block and the filters instead, it would cost spills on every --by. */
+static __always_inline int count_key_dst(union xw_source_key *ck, const struct xw_record *r, void *l3, void *data_end)
+{
+	if (xw_cfg.by == XW_BY_DST) {
+		if (dest_addr(ck->addr, r, l3, data_end))
+			return -1;
+		if (xw_cfg.by_masked)
+			cut_to_prefix(ck->addr, r);
+	} else if (xw_cfg.by == XW_BY_FLOW) {
+		return dest_addr(ck->flow.dst, r, l3, data_end);
+	}
+	return 0;
+}
+
+/* Completes the key --by asks for in ck (count_key_dst wrote any destination)
+ * and returns it. xw_cfg.by is a constant to the verifier: only one kind's
+ * code is kept. --by src, unprefixed, is the source key already built, not a
+ * copy. */
+static __always_inline void *count_key(union xw_source_key *ck, struct xw_cidr_key *key, const struct xw_record *r)
 {
 	switch (xw_cfg.by) {
 	case XW_BY_SRC:
@@ -330,10 +346,6 @@ static __always_inline void *count_key(union xw_source_key *ck, struct xw_cidr_k
 		cut_to_prefix(ck->addr, r);
 		return ck;
 	case XW_BY_DST:
-		if (dest_addr(ck->addr, r, l3, data_end))
-			return NULL;
-		if (xw_cfg.by_masked)
-			cut_to_prefix(ck->addr, r);
 		return ck;
 	case XW_BY_SPORT:
 		ck->port = r->sport;
@@ -345,8 +357,6 @@ static __always_inline void *count_key(union xw_source_key *ck, struct xw_cidr_k
 		ck->proto = r->proto;
 		return ck;
 	default: /* XW_BY_FLOW */
-		if (dest_addr(ck->flow.dst, r, l3, data_end))
-			return NULL;
 		__builtin_memcpy(ck->flow.src, key->addr, sizeof(ck->flow.src));
 		ck->flow.sport = r->sport;
 		ck->flow.dport = r->dport;
@@ -430,7 +440,7 @@ static __always_inline int count_frame(struct xdp_md *ctx, struct xw_stats *stat
 	if (unlikely(pos > data_end))
 		goto malformed;
 	r->vlan = 0;
-	/* Kept for --by dst and flow only: dead code, and no register, elsewhere. */
+	/* Kept for --by dst and flow only: dead code elsewhere. */
 	l3 = pos;
 	l4 = parse_ip(eth->proto, &pos, data_end, r);
 	if (unlikely(l4 == XW_L4_NOT_IP)) {
@@ -459,6 +469,9 @@ static __always_inline int count_frame(struct xdp_md *ctx, struct xw_stats *stat
 	 * dead before the first helper call. Each feature is removed by the
 	 * verifier when off. A new filter step goes into matches(). */
 	if (features) {
+		/* No XW_F_SOURCES test: by is XW_BY_SRC unless top asked for another. */
+		if (count_key_dst(&ck, r, l3, data_end))
+			goto malformed;
 		if (xw_cfg.flags & XW_F_NEED_KEY)
 			source_key(&key, r);
 		if ((xw_cfg.flags & XW_F_BLOCK) && bpf_map_lookup_elem(&xw_block, &key)) {
@@ -469,12 +482,8 @@ static __always_inline int count_frame(struct xdp_md *ctx, struct xw_stats *stat
 			outcome = XW_FILTERED;
 			goto out;
 		}
-		if (xw_cfg.flags & XW_F_SOURCES) {
-			void *k = count_key(&ck, &key, r, l3, (void *)(long)ctx->data_end);
-
-			if (k)
-				count_source(k, len, stats);
-		}
+		if (xw_cfg.flags & XW_F_SOURCES)
+			count_source(count_key(&ck, &key, r), len, stats);
 		if (!(xw_cfg.flags & XW_F_LOG)) {
 			outcome = XW_COUNTED;
 			goto out;

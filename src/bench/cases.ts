@@ -1,5 +1,5 @@
 /** What `bench` measures: the kinds of frame, and the program's configurations. */
-import type { ProgramConfig } from "../bpf/layout";
+import type { BySpec, ProgramConfig } from "../bpf/layout";
 import { parseCidr, type Cidr } from "../net/cidr";
 import { arpFrame, HEADER_BYTES as H, ipv4Frame, ipv6Frame } from "../net/frames";
 import { RING_SHIFT_MIN } from "../xdp/program";
@@ -62,6 +62,19 @@ export const REFERENCES = {
 /** As `attach` and `watch` configure the program: log every packet, nothing else. */
 const LOG_ALL: ProgramConfig = { log: true, sources: false, block: false, srcFilter: false, sample: 1 };
 
+/** As top configures it: count per key, no log. */
+const TOP: ProgramConfig = { ...LOG_ALL, log: false, sources: true };
+
+/** The --by keys besides the default src, with what top makes of each. */
+const BY_ROWS: [string, BySpec][] = [
+  ["dst", { key: "dst" }],
+  ["sport", { key: "sport" }],
+  ["dport", { key: "dport" }],
+  ["proto", { key: "proto" }],
+  ["flow", { key: "flow" }],
+  ["src/24", { key: "src", prefix: { v4: 24, v6: 64 } }],
+];
+
 /**
  * The default, then each filter or feature alone on top of it. Filters let
  * the bench frames through, so each figure is the check's cost on top of
@@ -80,6 +93,8 @@ export function benchConfigs(): BenchConfig[] {
     { name: "port", description: "--port 53", config: { ...LOG_ALL, ports: [53] } },
     { name: "sample-10", description: "--sample 10", config: { ...LOG_ALL, sample: 10 } },
     { name: "block", description: "--block 198.19.0.0/16", config: { ...LOG_ALL, block: true }, block: [parseCidr("198.19.0.0/16")] },
-    { name: "top", description: "count per source, no log (as top configures it)", config: { ...LOG_ALL, log: false, sources: true } },
+    { name: "top", description: "count per source, no log (as top configures it)", config: TOP },
+    // Each --by key on the same frames: after the first run a lookup hit, as for any key already counted.
+    ...BY_ROWS.map(([by, spec]) => ({ name: `top-${by.replace("/", "-")}`, description: `top --by ${by}`, config: { ...TOP, by: spec } })),
   ];
 }

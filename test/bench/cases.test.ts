@@ -35,7 +35,9 @@ describe("bench configurations", () => {
   const byName = Object.fromEntries(configs.map((c) => [c.name, c]));
 
   test("the default as attach configures it, then one feature each", () => {
-    expect(configs.map((c) => c.name)).toEqual(["default", "src", "proto", "port", "sample-10", "block", "top"]);
+    expect(configs.map((c) => c.name)).toEqual([
+      "default", "src", "proto", "port", "sample-10", "block", "top", "top-dst", "top-sport", "top-dport", "top-proto", "top-flow", "top-src-24",
+    ]);
     expect(byName.default!.config).toEqual({ log: true, sources: false, block: false, srcFilter: false, sample: 1 });
     const base = encodeConfig(byName.default!.config);
     for (const c of configs.slice(1)) expect(encodeConfig(c.config)).not.toEqual(base);

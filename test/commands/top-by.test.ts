@@ -6,6 +6,8 @@ import { describe, expect, test } from "bun:test";
 import ipaddr from "ipaddr.js";
 import { pcapJudge } from "../support/expressions";
 import { ipv4Frame, ipv6Frame, type FrameOptions } from "../support/frames";
+import { parseBy } from "../../src/commands/_args";
+import { XwError } from "../../src/errors";
 import { kernelReady, ndjson, runDuring, useVeth, xdpwatch } from "../support/kernel";
 
 interface Sent extends FrameOptions {
@@ -153,4 +155,62 @@ describe.skipIf(!kernelReady)("--by on an attached program: status and metrics f
     expect(metrics.stdout).toContain(`xdpwatch_destination_port_packets_total{iface="${lab.veth.host}",dport="443"} 1\n`);
     expect(metrics.stdout).toContain(`xdpwatch_destination_ports_tracked{iface="${lab.veth.host}"} 2\n`);
   }, 30_000);
+});
+
+describe("parseBy", () => {
+  test.each([
+    ["src", { key: "src" }],
+    ["flow", { key: "flow" }],
+    [" dport ", { key: "dport" }],
+    ["src/24", { key: "src", prefix: { v4: 24, v6: 64 } }],
+    ["dst/16,48", { key: "dst", prefix: { v4: 16, v6: 48 } }],
+    ["src/32,128", { key: "src", prefix: { v4: 32, v6: 128 } }],
+    ["dst/0,0", { key: "dst", prefix: { v4: 0, v6: 0 } }],
+  ])("%p", (text, want) => {
+    expect(parseBy(text)).toEqual(want as ReturnType<typeof parseBy>);
+  });
+
+  test("not given: undefined (the command's default applies)", () => {
+    expect(parseBy(undefined)).toBeUndefined();
+  });
+
+  test.each([
+    ["port", /--by: "port" is not a key/],
+    ["SRC", /is not a key/],
+    ["", /is not a key/],
+    ["src/33", /an IPv4 prefix is 0 to 32 bits, not 33/],
+    ["dst/24,129", /an IPv6 prefix is 0 to 128 bits, not 129/],
+    ["dport/8", /only src and dst take a prefix, not dport/],
+    ["src/24,", /is not a key/],
+    ["src/-1", /is not a key/],
+    ["src/24/64", /is not a key/],
+  ])("%p is refused", (text, message) => {
+    try {
+      parseBy(text);
+      throw new Error("accepted");
+    } catch (err) {
+      expect(err).toBeInstanceOf(XwError);
+      expect((err as XwError).exitCode).toBe(2);
+      expect((err as XwError).message).toMatch(message);
+    }
+  });
+});
+
+describe.skipIf(!kernelReady)("bad --by on the command line", () => {
+  const lab = useVeth();
+
+  test.each([
+    ["top", ["--by", "port"], /--by: "port" is not a key/],
+    ["top", ["--by", "src/40"], /an IPv4 prefix is 0 to 32 bits, not 40/],
+    ["attach", ["--by", "proto/8"], /only src and dst take a prefix/],
+  ])("%s %p: exit 2, one error line, nothing attached", async (cmd, args, message) => {
+    const r = await xdpwatch([cmd, "-i", lab.veth.host, ...args]);
+    expect(r.code).toBe(2);
+    const lines = r.stderr.trimEnd().split("\n");
+    expect(lines[0]).toMatch(/^xdpwatch: error: /);
+    expect(lines[0]).toMatch(message);
+    expect(lines.slice(1).every((l) => l.startsWith("xdpwatch: hint: "))).toBe(true);
+    expect(lines.length).toBeLessThanOrEqual(2);
+    expect(r.stdout).toBe("");
+  });
 });

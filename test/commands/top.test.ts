@@ -77,6 +77,6 @@ describe.skipIf(!kernelReady)("top on a real veth pair", () => {
     });
     expect(code).toBe(0);
     expect(stdout).not.toContain("\x1b[");
-    expect(stdout).toMatch(/SOURCE +PACKETS +BYTES +PKT\/S +FIRST SEEN +LAST SEEN\n198\.18\.9\.9 +1 +42 /);
+    expect(stdout).toMatch(/SOURCE +PACKETS +BYTES +PKT\/S +BIT\/S +FIRST SEEN +LAST SEEN\n198\.18\.9\.9 +1 +42 /);
   }, 30_000);
 });
