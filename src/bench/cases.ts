@@ -1,7 +1,10 @@
 /** What `bench` measures: the kinds of frame, and the program's configurations. */
+import { parseDdd } from "../bpf/cbpf";
 import type { ProgramConfig } from "../bpf/layout";
 import { parseCidr, type Cidr } from "../net/cidr";
 import { arpFrame, HEADER_BYTES as H, ipv4Frame, ipv6Frame } from "../net/frames";
+import { compileFilter } from "../tools/tcpdump";
+import { findTool } from "../tools/run";
 import { RING_SHIFT_MIN } from "../xdp/program";
 
 export interface FrameKind {
@@ -82,4 +85,21 @@ export function benchConfigs(): BenchConfig[] {
     { name: "block", description: "--block 198.19.0.0/16", config: { ...LOG_ALL, block: true }, block: [parseCidr("198.19.0.0/16")] },
     { name: "top", description: "count per source, no log (as top configures it)", config: { ...LOG_ALL, log: false, sources: true } },
   ];
+}
+
+/** tcpdump expressions whose cost bench reports: two common ones and a long one (about 40 classic instructions). */
+export const COST_EXPRESSIONS: Record<string, string> = {
+  "expr-udp-53": "udp port 53",
+  "expr-tcp-syn": "tcp[tcpflags] & tcp-syn != 0",
+  "expr-40-insns":
+    "not src net 10.0.0.0/8 and not src net 192.168.0.0/16 and (udp dst port 53 or tcp dst portrange 80-443 or tcp[tcpflags] & tcp-syn != 0) and greater 60",
+};
+
+/** The expression rows, compiled by tcpdump as `watch EXPRESSION` does; none where tcpdump is missing. */
+export async function expressionConfigs(): Promise<BenchConfig[]> {
+  if (!findTool("tcpdump")) return [];
+  const rows: BenchConfig[] = [];
+  for (const [name, text] of Object.entries(COST_EXPRESSIONS))
+    rows.push({ name, description: `the default, with the expression '${text}'`, config: { ...LOG_ALL, expression: { match: parseDdd(await compileFilter(text)) } } });
+  return rows;
 }
