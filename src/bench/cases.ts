@@ -1,7 +1,10 @@
 /** What `bench` measures: the kinds of frame, and the program's configurations. */
+import { parseDdd } from "../bpf/cbpf";
 import type { BySpec, ProgramConfig } from "../bpf/layout";
 import { parseCidr, type Cidr } from "../net/cidr";
 import { arpFrame, HEADER_BYTES as H, ipv4Frame, ipv6Frame } from "../net/frames";
+import { compileFilter } from "../tools/tcpdump";
+import { findTool } from "../tools/run";
 import { RING_SHIFT_MIN } from "../xdp/program";
 
 export interface FrameKind {
@@ -97,4 +100,21 @@ export function benchConfigs(): BenchConfig[] {
     // Each --by key on the same frames: after the first run a lookup hit, as for any key already counted.
     ...BY_ROWS.map(([by, spec]) => ({ name: `top-${by.replace("/", "-")}`, description: `top --by ${by}`, config: { ...TOP, by: spec } })),
   ];
+}
+
+/** tcpdump expressions whose cost bench reports: two common ones and a long one (about 40 classic instructions). */
+export const COST_EXPRESSIONS: Record<string, string> = {
+  "expr-udp-53": "udp port 53",
+  "expr-tcp-syn": "tcp[tcpflags] & tcp-syn != 0",
+  "expr-40-insns":
+    "not src net 10.0.0.0/8 and not src net 192.168.0.0/16 and (udp dst port 53 or tcp dst portrange 80-443 or tcp[tcpflags] & tcp-syn != 0) and greater 60",
+};
+
+/** The expression rows, compiled by tcpdump as `watch EXPRESSION` does; none where tcpdump is missing. */
+export async function expressionConfigs(): Promise<BenchConfig[]> {
+  if (!findTool("tcpdump")) return [];
+  const rows: BenchConfig[] = [];
+  for (const [name, text] of Object.entries(COST_EXPRESSIONS))
+    rows.push({ name, description: `the default, with the expression '${text}'`, config: { ...LOG_ALL, expression: { match: parseDdd(await compileFilter(text)) } } });
+  return rows;
 }

@@ -4,7 +4,7 @@ import { availableParallelism, constants } from "node:os";
 import { join } from "node:path";
 import { materialize, type Materialized } from "../bpf/embedded";
 import { withMaxEntries } from "../bpf/elf";
-import { benchConfigs, benchFrames, HEADLINE, REFERENCE_RING_SHIFT, REFERENCES } from "../bench/cases";
+import { benchConfigs, benchFrames, expressionConfigs, HEADLINE, REFERENCE_RING_SHIFT, REFERENCES, type BenchConfig } from "../bench/cases";
 import { BASELINE, benchRecord, benchTable, REFERENCE, summarize, toBmf, type Result, type Run } from "../bench/report";
 import { usageError, XwError } from "../errors";
 import { log } from "../log";
@@ -48,7 +48,7 @@ async function loadPlain(dir: string, object: string, prog: string): Promise<str
  * CPU's caches moves one program's figure by up to a fifth: copies, taken in
  * turn from round to round, average that out.
  */
-async function loadPrograms(root: string, files: Materialized, copies: number, stop: Stop): Promise<Program[]> {
+async function loadPrograms(root: string, files: Materialized, configs: BenchConfig[], copies: number, stop: Stop): Promise<Program[]> {
   const cpus = possibleCpus();
   // The reference's ring, like xdpwatch's, has a region for every possible CPU.
   const reference = join(files.dir, "minimal-sized.o");
@@ -56,7 +56,7 @@ async function loadPrograms(root: string, files: Materialized, copies: number, s
   const loaders: { name: string; load: (dir: string) => Promise<string> }[] = [
     { name: BASELINE, load: (dir) => loadPlain(dir, files.baseline!, BASELINE_PROG) },
     { name: REFERENCE, load: (dir) => loadPlain(dir, reference, REFERENCE_PROG) },
-    ...benchConfigs().map((c) => ({
+    ...configs.map((c) => ({
       name: c.name,
       load: async (dir: string) => {
         const pins = pinsAt(dir);
@@ -131,6 +131,7 @@ export default defineCommand({
     if (args.format !== undefined && args.format !== "bmf") throw usageError(`--format must be bmf, not "${args.format}"`);
     if (args.format && args.json) throw usageError("--json and --format bmf both print on stdout: choose one");
 
+    const configs = [...benchConfigs(), ...(await expressionConfigs())];
     const stop = new Stop();
     const onSignal = (sig: NodeJS.Signals) => stop.stop("signal", sig);
     for (const sig of SIGNALS) process.on(sig, onSignal);
@@ -147,7 +148,7 @@ export default defineCommand({
         writeFileSync(file, f.bytes);
         return { name: f.name, file };
       });
-      const programs = await loadPrograms(root, files, copies, stop);
+      const programs = await loadPrograms(root, files, configs, copies, stop);
       if (!stop.stopped)
         log.info(`measuring ${programs.length} programs (${copies} copies each) on ${frames.length} frames on CPU ${cpu} (${rounds} rounds × ${repeat} runs each)`);
       runs = await measure(programs, frames, { repeat, rounds, cpu }, stop);
@@ -169,7 +170,7 @@ export default defineCommand({
       console.log(benchTable(results));
       // What each row measured, so the table reads on its own.
       for (const [name, description] of Object.entries(REFERENCES)) log.info(`${name}: ${description}`);
-      for (const c of benchConfigs()) log.info(`${c.name}: ${c.description}`);
+      for (const c of configs) log.info(`${c.name}: ${c.description}`);
       log.info(`cells: ns per packet added over ${BASELINE} (mean of the middle half of ${rounds} paired rounds), and that over what ${REFERENCE} adds`);
     }
     const line = headline(results);

@@ -84,11 +84,6 @@ export async function bpftoolCheck(): Promise<CheckResult> {
   return { name: "bpftool", ok: v.exitCode === 0, required: true, detail: (v.stdout.split("\n")[0] ?? "").replace(/^\S*\//, "").trim() || v.stderr.trim(), fix: v.exitCode === 0 ? undefined : installFix("bpftool") };
 }
 
-export function stdbufCheck(): CheckResult {
-  const ok = findTool("stdbuf") !== undefined;
-  return { name: "stdbuf", ok, required: true, detail: ok ? "found (sets the buffer of bpftool's answers)" : "stdbuf not found", fix: ok ? undefined : installFix("stdbuf") };
-}
-
 export async function clangCheck(): Promise<CheckResult> {
   if (!findTool("clang"))
     return { name: "clang", ok: false, required: false, detail: "not found: only `xdpwatch build` needs it (the program is embedded)", fix: installFix("clang") };
@@ -152,7 +147,7 @@ export async function interfaceCheck(iface: string): Promise<CheckResult> {
 }
 
 export async function runChecks(iface?: string): Promise<CheckResult[]> {
-  const results = [kernelCheck(), privilegesCheck(), bpffsCheck(), await ipCheck(), await bpftoolCheck(), stdbufCheck(), jitCheck(), await clangCheck(), await tcpdumpCheck()];
+  const results = [kernelCheck(), privilegesCheck(), bpffsCheck(), await ipCheck(), await bpftoolCheck(), jitCheck(), await clangCheck(), await tcpdumpCheck()];
   if (iface) results.push(await interfaceCheck(iface));
   return results;
 }
@@ -160,7 +155,7 @@ export async function runChecks(iface?: string): Promise<CheckResult[]> {
 /** The required checks, before anything is attached: the first failure stops with doctor's words. */
 export async function preflight(): Promise<void> {
   // Run together (ip and bpftool are asked for their versions at once): a script waits for start-up.
-  const results = await Promise.all([kernelCheck, privilegesCheck, ipCheck, bpftoolCheck, stdbufCheck].map((check) => check()));
+  const results = await Promise.all([kernelCheck, privilegesCheck, ipCheck, bpftoolCheck].map((check) => check()));
   const failed = results.find((r) => !r.ok);
   if (failed) throw new XwError(failed.detail, { hint: failed.fix ? `fix: ${failed.fix}` : undefined });
 }

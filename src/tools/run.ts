@@ -6,7 +6,6 @@ const PACKAGES: Record<string, { debian: string; rhel: string }> = {
   ip: { debian: "iproute2", rhel: "iproute" },
   bpftool: { debian: "bpftool", rhel: "bpftool" },
   clang: { debian: "clang libbpf-dev", rhel: "clang libbpf-devel" },
-  stdbuf: { debian: "coreutils", rhel: "coreutils" },
   tcpdump: { debian: "tcpdump", rhel: "tcpdump" },
   trafgen: { debian: "netsniff-ng", rhel: "netsniff-ng" },
   mount: { debian: "mount", rhel: "util-linux" },
@@ -21,7 +20,7 @@ export function installFix(tool: string): string {
 }
 
 /** Base-system helpers are also looked for where every Linux keeps them, for a minimal PATH. */
-const BASE_SYSTEM = new Set(["stdbuf", "mount", "taskset"]);
+const BASE_SYSTEM = new Set(["mount", "taskset"]);
 const SYSTEM_DIRS = "/usr/bin:/bin:/usr/sbin:/sbin";
 
 /** Resolves a program on PATH (ip, bpftool and clang only there), or undefined. */

@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, test } from "bun:test";
 import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { benchConfigs, benchFrames } from "../../src/bench/cases";
+import { benchConfigs, benchFrames, expressionConfigs } from "../../src/bench/cases";
 import { isAlive } from "../../src/xdp/owner";
 import { BENCH_ROOT } from "../../src/xdp/pins";
 import { BIN, kernelReady, ndjson, xdpwatch } from "../support/kernel";
@@ -26,7 +26,7 @@ describe.skipIf(!kernelReady)("bench in the real kernel", () => {
     const { code, stdout, stderr } = await xdpwatch(["bench", "--json", "--repeat", "1000", "--rounds", "2", "--copies", "2"], { env });
     expect(code, stderr).toBe(0);
     const records = ndjson(stdout);
-    const programs = ["empty", "minimal", ...benchConfigs().map((c) => c.name)];
+    const programs = ["empty", "minimal", ...[...benchConfigs(), ...(await expressionConfigs())].map((c) => c.name)];
     const frames = benchFrames().map((f) => f.name);
     expect(records.map((r) => `${r.program}/${r.frame}`).sort()).toEqual(programs.flatMap((p) => frames.map((f) => `${p}/${f}`)).sort());
     for (const r of records) {

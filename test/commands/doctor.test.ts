@@ -22,7 +22,7 @@ describe.skipIf(!kernelReady)("doctor on this machine", () => {
     expect(r.code, r.stdout + r.stderr).toBe(0);
     const records = ndjson(r.stdout);
     const checks = records.filter((c) => c.type === "check");
-    expect(checks.map((c) => c.name)).toEqual(["kernel", "privileges", "bpffs", "ip", "bpftool", "stdbuf", "bpf jit", "clang", "tcpdump", "interface lo"]);
+    expect(checks.map((c) => c.name)).toEqual(["kernel", "privileges", "bpffs", "ip", "bpftool", "bpf jit", "clang", "tcpdump", "interface lo"]);
     expect(checks.filter((c) => c.required && !c.ok)).toEqual([]);
     expect(records.at(-1)).toEqual({ type: "doctor", ok: true, failed: [] });
   });

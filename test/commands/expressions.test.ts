@@ -149,7 +149,7 @@ describe.skipIf(!ready)("expressions refused before anything is attached", () =>
     const dir = mkdtempSync(join(tmpdir(), "xw-notcpdump-"));
     try {
       mkdirSync(join(dir, "bin"));
-      for (const tool of ["ip", "bpftool", "stdbuf"]) symlinkSync(Bun.which(tool)!, join(dir, "bin", tool));
+      for (const tool of ["ip", "bpftool"]) symlinkSync(Bun.which(tool)!, join(dir, "bin", tool));
       const env = { PATH: join(dir, "bin") };
       const r = await xdpwatch(["watch", "-i", lab.veth.host, "udp port 53"], { env });
       expect(r.code).toBe(1);

@@ -21,7 +21,7 @@ const SENDER = join(ROOT, "test/support/send_frames.py");
 /** Why kernel tests cannot run here, or undefined when they can. */
 export function kernelSkipReason(): string | undefined {
   if (process.getuid?.() !== 0) return "not root";
-  for (const tool of ["ip", "bpftool", "python3", "stdbuf"]) if (!Bun.which(tool)) return `${tool} missing`;
+  for (const tool of ["ip", "bpftool", "python3"]) if (!Bun.which(tool)) return `${tool} missing`;
   if (!existsSync(BIN)) return `${BIN} not built (npm run build)`;
   return undefined;
 }
