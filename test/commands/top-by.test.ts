@@ -8,7 +8,7 @@ import { pcapJudge } from "../support/expressions";
 import { ipv4Frame, ipv6Frame, type FrameOptions } from "../support/frames";
 import { parseBy } from "../../src/commands/_args";
 import { XwError } from "../../src/errors";
-import { kernelReady, ndjson, runDuring, useVeth, xdpwatch } from "../support/kernel";
+import { kernelReady, ndjson, pinsOf, runDuring, sh, useVeth, xdpwatch } from "../support/kernel";
 
 interface Sent extends FrameOptions {
   dst: string;
@@ -147,6 +147,9 @@ describe.skipIf(!kernelReady)("--by on an attached program: status and metrics f
       ...Array.from({ length: 3 }, () => ipv4Frame({ src: "198.18.6.1", dport: 53 })),
       ipv4Frame({ src: "198.18.6.2", proto: "tcp", dport: 443 }),
     ]);
+    // The map hashes a 2-byte key, as if declared for ports alone.
+    const map = await sh(["bpftool", "-j", "map", "show", "pinned", pinsOf(lab.veth.host)!.sources]);
+    expect(JSON.parse(map.stdout)).toMatchObject({ type: "lru_percpu_hash", bytes_key: 2 });
     const status = await xdpwatch(["status", "--json"]);
     expect(status.stdout).toContain("by dport");
     const metrics = await xdpwatch(["metrics", "-i", lab.veth.host]);

@@ -2,7 +2,8 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { emptyStats } from "../../src/bpf/layout";
+import { emptyStats, type BySpec } from "../../src/bpf/layout";
+import type { KeyFields } from "../../src/xdp/sources";
 import { XwError } from "../../src/errors";
 import { escapeLabelValue, prometheusText, writeMetricsFile } from "../../src/output/prometheus";
 
@@ -123,5 +124,33 @@ describe("writeMetricsFile", () => {
     const path = join(dir, "missing", "x.prom");
     expect(() => writeMetricsFile(path, "a 1\n")).toThrow(XwError);
     expect(() => writeMetricsFile(path, "a 1\n")).toThrow(`writing ${path} failed`);
+  });
+});
+
+describe("per-key families follow --by", () => {
+  const stats = () => emptyStats();
+  test("--by flow: xdpwatch_flow_* with all five labels, the protocol by name", () => {
+    const text = prometheusText({
+      iface: "eth0",
+      stats: stats(),
+      by: { key: "flow" },
+      sources: { top: [{ key: { src: "198.18.0.1", dst: "198.18.0.254", proto: 6, sport: 40000, dport: 443 }, packets: 5n, bytes: 300n }], tracked: 1, evicted: 2 },
+    });
+    expect(text).toContain('xdpwatch_flows_tracked{iface="eth0"} 1\n');
+    expect(text).toContain('xdpwatch_flows_evicted_total{iface="eth0"} 2\n');
+    expect(text).toContain('xdpwatch_flow_packets_total{iface="eth0",src="198.18.0.1",dst="198.18.0.254",proto="tcp",sport="40000",dport="443"} 5\n');
+    expect(text).toContain('xdpwatch_flow_bytes_total{iface="eth0",src="198.18.0.1",dst="198.18.0.254",proto="tcp",sport="40000",dport="443"} 300\n');
+    expect(text).not.toContain("xdpwatch_source");
+  });
+
+  test.each([
+    [{ key: "dst", prefix: { v4: 24, v6: 64 } }, { dst: "198.18.3.0/24" }, 'xdpwatch_destination_packets_total{iface="eth0",dst="198.18.3.0/24"} 1'],
+    [{ key: "sport" }, { sport: 53 }, 'xdpwatch_source_port_packets_total{iface="eth0",sport="53"} 1'],
+    [{ key: "dport" }, { dport: 53 }, 'xdpwatch_destination_port_packets_total{iface="eth0",dport="53"} 1'],
+    [{ key: "proto" }, { proto: 17 }, 'xdpwatch_protocol_packets_total{iface="eth0",proto="udp"} 1'],
+    [{ key: "src", prefix: { v4: 24, v6: 64 } }, { src: "198.18.3.0/24" }, 'xdpwatch_source_packets_total{iface="eth0",src="198.18.3.0/24"} 1'],
+  ] as [BySpec, KeyFields, string][])("%p", (by, key, line) => {
+    const text = prometheusText({ iface: "eth0", stats: stats(), by, sources: { top: [{ key, packets: 1n, bytes: 60n }], tracked: 1, evicted: 0 } });
+    expect(text.split("\n")).toContain(line);
   });
 });
