@@ -20,9 +20,9 @@ export const outputArgs = {
 } as const satisfies ArgsDef;
 
 export const attachArgs = {
-  mode: { type: "string", default: "auto", description: "auto (native, else generic) | native | generic", valueHint: "MODE" },
+  mode: { type: "string", default: "auto", description: "auto (native, else generic; generic on veth) | native | generic", valueHint: "MODE" },
   object: { type: "string", description: "load this compiled XDP object instead of the embedded one", valueHint: "FILE" },
-  force: { type: "boolean", description: "replace an XDP program that xdpwatch did not attach (says which)" },
+  force: { type: "boolean", description: "replace an XDP program that xdpwatch did not attach (says which; put back when xdpwatch stops)" },
 } as const satisfies ArgsDef;
 
 export const statsArgs = {
