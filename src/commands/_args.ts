@@ -60,7 +60,7 @@ export const sampleArgs = {
 export const blockArgs = {
   block: { type: "string", description: "drop frames from sources in CIDR, IPv4 or IPv6 (XDP_DROP; repeatable)", valueHint: "CIDR" },
   drop: { type: "string", description: "drop frames a tcpdump expression matches (XDP_DROP, counted as blocked; repeatable)", valueHint: "EXPRESSION" },
-  yes: { type: "boolean", description: "allow a --block or --drop that drops every source, this interface's own address or your SSH client" },
+  yes: { type: "boolean", description: "allow a --block range holding every source, this interface's address or your SSH client, or a --drop matching every frame" },
 } as const satisfies ArgsDef;
 
 export const metricsArgs = {

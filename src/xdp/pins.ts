@@ -3,7 +3,7 @@
  * PIN_ROOT/<netns>/<ifindex>_<name>, so that the same name in two namespaces,
  * or a renamed interface, never leads one run to another's pins.
  */
-import { existsSync, mkdirSync, readdirSync, rmdirSync, rmSync, statfsSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readlinkSync, rmdirSync, rmSync, statfsSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { XwError } from "../errors";
 import { log } from "../log";
@@ -80,9 +80,13 @@ export function isBpffs(path: string): boolean {
   }
 }
 
-/** Pins need bpffs; many servers do not mount it at boot. */
-export async function ensureBpffs(): Promise<void> {
-  if (isBpffs(BPFFS)) return;
+/**
+ * Pins need bpffs; many servers do not mount it at boot. Returns whether the
+ * pins will outlive this process: not when bpffs had to be mounted in a mount
+ * namespace of its own (`ip netns exec` makes one), which goes with it.
+ */
+export async function ensureBpffs(): Promise<{ lasting: boolean }> {
+  if (isBpffs(BPFFS)) return { lasting: true };
   const failed = (why: string) =>
     new XwError(`bpffs is not mounted at ${BPFFS} and mounting it failed: ${why}`, {
       hint: `mount it yourself: mount -t bpf bpf ${BPFFS}`,
@@ -95,6 +99,15 @@ export async function ensureBpffs(): Promise<void> {
   const why = await mountBpffs(BPFFS);
   if (why !== undefined || !isBpffs(BPFFS)) throw failed(why || "it is still not bpffs");
   log.info(`mounted bpffs at ${BPFFS} (it was not mounted)`);
+  return { lasting: !privateMountNamespace() };
+}
+
+function privateMountNamespace(): boolean {
+  try {
+    return readlinkSync("/proc/self/ns/mnt") !== readlinkSync("/proc/1/ns/mnt");
+  } catch {
+    return false;
+  }
 }
 
 /** Removes a directory only if empty: another interface may still use it. */
