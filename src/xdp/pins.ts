@@ -3,7 +3,7 @@
  * PIN_ROOT/<netns>/<ifindex>_<name>, so that the same name in two namespaces,
  * or a renamed interface, never leads one run to another's pins.
  */
-import { existsSync, mkdirSync, readdirSync, readlinkSync, rmdirSync, rmSync, statfsSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmdirSync, rmSync, statfsSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { XwError } from "../errors";
 import { log } from "../log";
@@ -102,12 +102,26 @@ export async function ensureBpffs(): Promise<{ lasting: boolean }> {
   return { lasting: !privateMountNamespace() };
 }
 
+/**
+ * Whether this process runs in a mount namespace that one of its ancestors
+ * does not share (made for it by `ip netns exec` or `unshare -m`): what is
+ * mounted there goes when its last process does. A container's processes all
+ * share theirs, up to the container's first process.
+ */
 function privateMountNamespace(): boolean {
+  const mountNs = (pid: number | "self") => readlinkSync(`/proc/${pid}/ns/mnt`);
   try {
-    return readlinkSync("/proc/self/ns/mnt") !== readlinkSync("/proc/1/ns/mnt");
+    const own = mountNs("self");
+    let pid = process.ppid;
+    for (let depth = 0; depth < 32 && pid > 1; depth++) {
+      if (mountNs(pid) !== own) return true;
+      const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+      pid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+    }
   } catch {
-    return false;
+    // an ancestor we may not look at: as far as we can tell, shared
   }
+  return false;
 }
 
 /** Removes a directory only if empty: another interface may still use it. */
