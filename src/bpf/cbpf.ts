@@ -116,9 +116,18 @@ function reachable(prog: readonly Cbpf[]): Set<number> {
     const cls = p.code & 7;
     if (cls === C.JMP && (p.code & 0xf0) === 0) seen.add(i + 1 + p.k);
     else if (cls === C.JMP) seen.add(i + 1 + p.jt).add(i + 1 + p.jf);
-    else if (cls !== C.RET) seen.add(i + 1);
+    else if (cls !== C.RET && !loadsPastAnyFrame(p)) seen.add(i + 1);
   }
   return seen;
+}
+
+/** A packet load at an offset no frame reaches: like libpcap, the program returns 0 there, always. */
+function loadsPastAnyFrame(p: Cbpf): boolean {
+  const cls = p.code & 7;
+  const mode = p.code & 0xe0;
+  if (cls === C.LD && (mode === C.ABS || mode === C.IND)) return p.k > MAX_PACKET_OFF - SIZE_BYTES[p.code & 0x18]!;
+  if (cls === C.LDX && mode === C.MSH) return p.k > MAX_PACKET_OFF - 1;
+  return false;
 }
 
 /** True when every reachable return accepts: the expression matches every frame. */

@@ -20,9 +20,9 @@ export const outputArgs = {
 } as const satisfies ArgsDef;
 
 export const attachArgs = {
-  mode: { type: "string", default: "auto", description: "auto (native, else generic) | native | generic", valueHint: "MODE" },
+  mode: { type: "string", default: "auto", description: "auto (native, else generic; generic on veth) | native | generic", valueHint: "MODE" },
   object: { type: "string", description: "load this compiled XDP object instead of the embedded one", valueHint: "FILE" },
-  force: { type: "boolean", description: "replace an XDP program that xdpwatch did not attach (says which)" },
+  force: { type: "boolean", description: "replace an XDP program that xdpwatch did not attach (says which; put back when xdpwatch stops)" },
 } as const satisfies ArgsDef;
 
 export const statsArgs = {
@@ -60,7 +60,7 @@ export const sampleArgs = {
 export const blockArgs = {
   block: { type: "string", description: "drop frames from sources in CIDR, IPv4 or IPv6 (XDP_DROP; repeatable)", valueHint: "CIDR" },
   drop: { type: "string", description: "drop frames a tcpdump expression matches (XDP_DROP, counted as blocked; repeatable)", valueHint: "EXPRESSION" },
-  yes: { type: "boolean", description: "allow a --block or --drop that drops every source, this interface's own address or your SSH client" },
+  yes: { type: "boolean", description: "allow a --block range holding every source, this interface's address or your SSH client, or a --drop matching every frame" },
 } as const satisfies ArgsDef;
 
 export const metricsArgs = {

@@ -52,6 +52,8 @@ export const examples: Record<CommandName, string[]> = {
     "xdpwatch watch -i eth0",
     "xdpwatch watch -i eth0 --json --count 100 > packets.ndjson",
     "xdpwatch watch -i eth0 --proto udp --port 53 --sample 10",
+    "xdpwatch watch -i eth0 'tcp[tcpflags] & tcp-syn != 0 and dst port 443'",
+    "xdpwatch watch -i eth0 --drop 'udp dst port 53' --count 10",
   ],
   top: ["xdpwatch top -i eth0", "xdpwatch top -i eth0 --duration 60 --json --limit 50 | tail -2"],
   metrics: ["xdpwatch metrics -i eth0 --prometheus-file /var/lib/node_exporter/textfile/xdpwatch.prom"],

@@ -4,6 +4,7 @@
  * is written.
  */
 import { fstatSync, writeSync } from "node:fs";
+import { watchStdoutPipe } from "../tools/tail";
 import type { RecordBatch } from "../xdp/reader";
 import type { PacketEncoder } from "./format";
 
@@ -67,10 +68,8 @@ export class DataOut {
 
   /**
    * A pipe whose reader went away shows at the next write, which, with a
-   * filter that matches nothing more, may never come. GNU tail -f polls its
-   * stdout for exactly that and dies of SIGPIPE; given ours, its death tells us.
-   * --pid ends it with us (kill -9 included); its own session keeps a
-   * terminal's Ctrl-C from ending it early. Without GNU tail: the next write.
+   * filter that matches nothing more, may never come: a watcher tells us
+   * sooner (src/tools/tail.ts). Without GNU tail: the next write.
    */
   private watchPipe(): void {
     let pipe = false;
@@ -79,19 +78,8 @@ export class DataOut {
     } catch {
       // no stdout at all
     }
-    const tail = pipe ? Bun.which("tail") : null;
-    if (!tail) return;
-    const watcher = Bun.spawn([tail, "-f", "-s", "0.1", `--pid=${process.pid}`, "/dev/null"], {
-      stdin: "ignore",
-      stdout: "inherit",
-      stderr: "ignore",
-      detached: true,
-    });
-    watcher.unref();
-    void watcher.exited.then(() => {
-      if (watcher.signalCode === "SIGPIPE") this.markClosed();
-    });
+    const watcher = pipe ? watchStdoutPipe(() => this.markClosed()) : undefined;
     // It holds our stdout open: whoever reads it sees the end only once it is gone too.
-    process.once("exit", () => watcher.kill("SIGKILL"));
+    if (watcher) process.once("exit", () => watcher.kill());
   }
 }

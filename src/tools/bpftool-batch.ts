@@ -66,8 +66,8 @@ export interface BatchTransport {
  * with xdpwatch, kill -9 included, because its stdin then closes.
  */
 export class BpftoolBatch implements BatchTransport {
-  private readonly proc: Bun.Subprocess<"pipe", number, "pipe">;
-  private readonly stderr: Promise<string>;
+  private proc: Bun.Subprocess<"pipe", number, "pipe">;
+  private stderr: Promise<string>;
   private readonly marker: Buffer;
   /** bpftool's stdout (append-only) and ours to read it, one unlinked file. */
   private readonly outFd: number;
@@ -79,20 +79,41 @@ export class BpftoolBatch implements BatchTransport {
   constructor(private readonly flush: FlushCommand) {
     this.marker = Buffer.from(flush.marker);
     [this.outFd, this.inFd] = answerFile();
-    this.proc = Bun.spawn([requireTool("bpftool"), "batch", "file", "-"], {
+    [this.proc, this.stderr] = this.spawn();
+  }
+
+  private spawn(): [Bun.Subprocess<"pipe", number, "pipe">, Promise<string>] {
+    const proc = Bun.spawn([requireTool("bpftool"), "batch", "file", "-"], {
       stdin: "pipe",
       stdout: this.outFd,
       stderr: "pipe",
       detached: true,
     });
-    this.stderr = new Response(this.proc.stderr).text();
+    return [proc, new Response(proc.stderr).text()];
   }
 
   get pid(): number {
     return this.proc.pid;
   }
 
+  /**
+   * Sends the lines, returns the answer. A bpftool killed by a signal from
+   * outside (systemd's default KillMode signals every process of the unit, its
+   * own session or not) is started again once, so that the final read still
+   * happens; one that exits on its own is a failure.
+   */
   async request(lines: readonly string[]): Promise<Uint8Array> {
+    try {
+      return await this.ask(lines);
+    } catch (err) {
+      if (this.closed || this.proc.signalCode === null || this.proc.signalCode === "SIGKILL") throw err;
+      log.debug(`bpftool was killed by ${this.proc.signalCode}: starting it again`);
+      [this.proc, this.stderr] = this.spawn();
+      return this.ask(lines);
+    }
+  }
+
+  private async ask(lines: readonly string[]): Promise<Uint8Array> {
     if (this.closed) throw new XwError("the bpftool reader was closed");
     ftruncateSync(this.outFd, 0);
     this.proc.stdin.write(`${lines.join("\n")}\n${this.flush.command}\n`);

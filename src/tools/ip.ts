@@ -15,6 +15,7 @@ const LinkSchema = v.looseObject({
   ifname: v.string(),
   operstate: v.optional(v.string()),
   linkinfo: v.optional(v.looseObject({ info_kind: v.optional(v.string()) })),
+  link_type: v.optional(v.string()),
   xdp: v.optional(
     v.looseObject({
       mode: v.number(),
@@ -40,6 +41,8 @@ export interface Link {
   xdp: AttachedProgram[];
   /** The kind of a virtual device (veth, bridge, vlan, …), when `ip -d` was asked. */
   kind?: string;
+  /** "ether" for Ethernet framing; "none" for tun, wireguard and other devices without link headers. */
+  linkType?: string;
 }
 
 function toLink(raw: v.InferOutput<typeof LinkSchema>): Link {
@@ -48,7 +51,7 @@ function toLink(raw: v.InferOutput<typeof LinkSchema>): Link {
   for (const a of entries) {
     xdp.push({ id: a.prog.id, name: a.prog.name ?? "", tag: a.prog.tag ?? "", mode: ATTACHED_MODES[a.mode] ?? String(a.mode) });
   }
-  return { ifindex: raw.ifindex, ifname: raw.ifname, operstate: raw.operstate, xdp, kind: raw.linkinfo?.info_kind };
+  return { ifindex: raw.ifindex, ifname: raw.ifname, operstate: raw.operstate, xdp, kind: raw.linkinfo?.info_kind, linkType: raw.link_type };
 }
 
 function parseLinks(stdout: string): Link[] {
@@ -120,7 +123,7 @@ const DetailSchema = v.array(
 export async function upperDevices(iface: string): Promise<string[]> {
   const parsed = v.safeParse(DetailSchema, JSON.parse((await run(["ip", "-j", "-d", "link", "show"])).stdout));
   if (!parsed.success) throw new XwError(`unexpected output from ip -j -d link: ${v.summarize(parsed.issues)}`);
-  return parsed.output
-    .filter((l) => l.master === iface || (l.link === iface && STACKED_KINDS.has(l.linkinfo?.info_kind ?? "")))
-    .map((l) => l.ifname);
+  const master = parsed.output.find((l) => l.ifname === iface)?.master;
+  const onTop = parsed.output.filter((l) => l.link === iface && STACKED_KINDS.has(l.linkinfo?.info_kind ?? "")).map((l) => l.ifname);
+  return master ? [master, ...onTop] : onTop;
 }

@@ -39,6 +39,12 @@ export async function detachInterface(iface: string): Promise<DetachResult> {
   let released: Released = { detached: false };
   if (state.ours) {
     released = await releaseAll({ ref: state.ref, progId: state.ours.id, pins: state.pins });
+  } else if (state.replaced) {
+    // Ours was replaced by someone since: putting the other back would remove theirs.
+    const r = state.replaced;
+    throw new XwError(`the program --force replaced on ${iface} (id ${r.id}) is still pinned at ${r.pin}, and xdpwatch's program is no longer attached there`, {
+      hint: `\`ip link set dev ${iface} ${r.mode === "native" ? "xdpdrv" : "xdpgeneric"} pinned ${r.pin}\` puts it back; \`rm -r ${state.pins.dir}\` lets it go`,
+    });
   } else removePins(state.pins);
   if (owner) releaseOwner(owner, true);
   return { ...released, removedPins, leftAlone: state.foreign };

@@ -10,8 +10,9 @@ import { XwError } from "../errors";
 import { log } from "../log";
 import * as bpftool from "../tools/bpftool";
 import * as ip from "../tools/ip";
-import { currentNetns, stackedDevices, sysfsIsOurs, type IfaceRef } from "./iface";
-import { claimOwner, readOwner, releaseOwner, type Owner, type OwnerCommand } from "./owner";
+import { currentNetns, type IfaceRef } from "./iface";
+import { belowUpper, describeProg, refuseBelowProgram, withStackLock } from "./stacked";
+import { claimOwner, readOwner, recordProgram, releaseOwner, type Owner, type OwnerCommand } from "./owner";
 import { embeddedTags, loadPinned, possibleCpus, ringFor, type LoadOptions, type Ring } from "./program";
 import { ensureBpffs, findPins, hasPins, pinsFor, removePins, type Pins } from "./pins";
 
@@ -47,13 +48,17 @@ export async function requireLink(iface: string): Promise<ip.Link> {
   return link;
 }
 
-/** Ours: the program pinned under our directory (by id), or, when the pins are gone, the embedded program (by tag). */
-export async function findOurs(link: ip.Link, pins: Pins): Promise<ip.AttachedProgram | undefined> {
+/**
+ * Ours: the program pinned under our directory (by id); when the pins are gone,
+ * the one the owner file names (by id), or the embedded program (by tag: a
+ * program with a tcpdump expression written in has a tag of its own).
+ */
+export async function findOurs(link: ip.Link, pins: Pins, owner?: Owner): Promise<ip.AttachedProgram | undefined> {
   if (link.xdp.length === 0) return undefined;
   const pinned = hasPins(pins) ? await bpftool.showPinnedProg(pins.prog) : undefined;
   if (pinned) return link.xdp.find((p) => p.id === pinned.id);
   const tags = embeddedTags();
-  return link.xdp.find((p) => tags.includes(p.tag));
+  return link.xdp.find((p) => p.id === owner?.progId && p.name === "xdpwatch") ?? link.xdp.find((p) => tags.includes(p.tag));
 }
 
 /** The replaced program's pin is named after the mode it goes back in. */
@@ -82,7 +87,8 @@ export async function inspectHook(iface: string): Promise<HookState> {
   const link = await requireLink(iface);
   const ref: IfaceRef = { netns: currentNetns(), ifindex: link.ifindex, name: link.ifname };
   const pins = findPins(ref) ?? pinsFor(ref);
-  const ours = await findOurs(link, pins);
+  const owner = readOwner(ref);
+  const ours = await findOurs(link, pins, owner);
   return {
     link,
     ref,
@@ -90,18 +96,9 @@ export async function inspectHook(iface: string): Promise<HookState> {
     ours,
     foreign: link.xdp.filter((p) => p !== ours),
     strayPins: hasPins(pins) && !ours,
-    owner: readOwner(ref),
+    owner,
     replaced: await findReplaced(pins),
   };
-}
-
-export function describeProg(p: ip.AttachedProgram): string {
-  return `id ${p.id}${p.name ? `, name ${p.name}` : ""}${p.tag ? `, tag ${p.tag}` : ""}, ${p.mode} mode`;
-}
-
-/** The devices directly above: from sysfs when it shows this namespace, else from netlink. */
-async function upperDevices(iface: string): Promise<string[]> {
-  return sysfsIsOurs() ? stackedDevices(iface).upper : ip.upperDevices(iface);
 }
 
 /** The interface with this ifindex in this namespace now, whatever its name. */
@@ -109,21 +106,15 @@ export async function linkByIfindex(ifindex: number): Promise<ip.Link | undefine
   return (await ip.listLinks()).find((l) => l.ifindex === ifindex);
 }
 
-/** The kernel allows no XDP change below a device that has a program: say which one, before trying. */
-async function refuseBelowProgram(iface: string): Promise<void> {
-  for (const upper of await upperDevices(iface)) {
-    const link = await ip.showLink(upper).catch(() => undefined);
-    if (link && link.xdp.length > 0)
-      throw new XwError(`${upper}, the device above ${iface}, has an XDP program (${link.xdp.map(describeProg).join("; ")}): the kernel allows none below it`, {
-        hint: `watch ${upper} instead, or remove its program first${link.xdp.length > 0 ? ` (xdpwatch detach --iface ${upper} if xdpwatch put it there)` : ""}`,
-      });
-  }
-}
-
 /** Refuses unless the hook is free (or holds only our stale leftovers, which it clears). */
-async function inspectForClaim(iface: string, force: boolean): Promise<HookState> {
-  await ensureBpffs();
+async function inspectForClaim(iface: string, force: boolean, command: OwnerCommand): Promise<HookState> {
+  const { lasting } = await ensureBpffs();
   const state = await inspectHook(iface);
+  // What must outlive this process (attach's pins, the program --force keeps) cannot live in a bpffs that goes with it.
+  if (!lasting && (command === "attach" || (force && state.foreign.length > 0)))
+    throw new XwError(`bpffs was mounted in this process's own mount namespace (as \`ip netns exec\` makes), where ${command === "attach" ? "attach's pins" : "the program --force replaces"} would not outlive it`, {
+      hint: "run it with `nsenter --net=/run/netns/NAME` instead, which keeps the host's /sys/fs/bpf",
+    });
   if (state.owner?.alive)
     throw new XwError(`${iface} is already watched by xdpwatch (pid ${state.owner.pid})`, { hint: "stop that process first; one xdpwatch per interface" });
   if (state.ours)
@@ -168,12 +159,18 @@ export interface AttachOptions extends LoadOptions {
 
 /** Loads, pins, configures and attaches; on any failure leaves nothing behind and the hook as it was. */
 export async function attachProgram(opts: AttachOptions): Promise<Attached> {
-  const state = await inspectForClaim(opts.iface, opts.force ?? false);
+  const state = await inspectForClaim(opts.iface, opts.force ?? false, opts.command);
+  // tcpdump compiled the expression for Ethernet frames (-y EN10MB): elsewhere its offsets would read the wrong bytes.
+  if (opts.config.expression && state.link.linkType !== undefined && state.link.linkType !== "ether")
+    throw new XwError(`${opts.iface} carries no Ethernet headers (link type ${state.link.linkType}): tcpdump expressions are compiled for Ethernet`, {
+      hint: "use --src, --proto and --port there, which do not depend on the link type",
+    });
   const owner = claimOwner(state.ref, opts.command, opts.describe);
   const pins = pinsFor(state.ref);
   const ring = ringFor(possibleCpus());
   try {
     const progId = await loadPinned(pins, opts, ring);
+    recordProgram(owner, progId);
     const other = state.foreign[0];
     if (other) {
       const replaced = await replaceKeeping(state, pins, opts.mode, other);
@@ -260,7 +257,11 @@ export interface Released {
  * putting back what --force replaced, in its mode, in one step. Leaves the
  * hook alone when our program is no longer the one attached.
  */
-export async function releaseHook(ref: IfaceRef, progId: number, pins: Pins): Promise<Released> {
+export function releaseHook(ref: IfaceRef, progId: number, pins: Pins): Promise<Released> {
+  return withStackLock(ref.netns, () => release(ref, progId, pins));
+}
+
+async function release(ref: IfaceRef, progId: number, pins: Pins): Promise<Released> {
   const link = await linkByIfindex(ref.ifindex);
   const replaced = await findReplaced(pins);
   if (!link) {
@@ -269,15 +270,19 @@ export async function releaseHook(ref: IfaceRef, progId: number, pins: Pins): Pr
   }
   const ours = link.xdp.find((p) => p.id === progId);
   if (!ours || !ip.isXdpMode(ours.mode)) {
+    // Putting it back now would remove whatever replaced ours: that is for the user to decide.
     if (replaced)
-      log.warn(`the program --force replaced on ${link.ifname} (id ${replaced.id}) is not put back: ours was itself replaced since (${link.xdp.map(describeProg).join("; ") || "nothing attached"})`);
+      throw new XwError(
+        `the program --force replaced on ${link.ifname} (id ${replaced.id}) was not put back: ours was itself replaced since (${link.xdp.map(describeProg).join("; ") || "nothing attached"})`,
+        { hint: `it is kept pinned at ${replaced.pin}: \`ip link set dev ${link.ifname} ${replaced.mode === "native" ? "xdpdrv" : "xdpgeneric"} pinned ${replaced.pin}\` puts it back, \`rm ${replaced.pin}\` lets it go` },
+      );
     return { detached: false };
   }
   const mode = ours.mode;
   const swap = replaced
     ? () => ip.attachXdp(link.ifname, replaced.mode, replaced.pin, { replace: true })
     : () => ip.detachXdp(link.ifname, mode);
-  await belowUpper(link.ifname, pins, swap);
+  await belowUpper(link.ifname, ref.netns, swap);
   if (replaced) {
     rmSync(replaced.pin, { force: true });
     log.success(`put back the XDP program --force replaced on ${link.ifname} (id ${replaced.id}, ${replaced.mode} mode)`);
@@ -286,54 +291,21 @@ export async function releaseHook(ref: IfaceRef, progId: number, pins: Pins): Pr
 }
 
 /**
- * The kernel refuses any XDP change on a device while a device directly above
- * it (a bridge over its port, a macvlan or VLAN over its parent) has a program.
- * When that is the case, the upper program is pinned, lifted for the moment of
- * the change and put back (the same program, in its mode), and this is said.
- */
-async function belowUpper(iface: string, pins: Pins, change: () => Promise<void>): Promise<void> {
-  const lifted: { link: ip.Link; prog: ip.AttachedProgram; pin: string }[] = [];
-  for (const upper of await upperDevices(iface)) {
-    const link = await ip.showLink(upper).catch(() => undefined);
-    for (const prog of link?.xdp ?? []) if (ip.isXdpMode(prog.mode)) lifted.push({ link: link!, prog, pin: join(pins.dir, `upper_${link!.ifindex}_${prog.mode}`) });
-  }
-  if (lifted.length === 0) return change();
-  log.warn(`${lifted.map((l) => l.link.ifname).join(", ")} above ${iface} has an XDP program, and the kernel allows no change below it: lifting it for a moment`);
-  for (const l of lifted) {
-    await bpftool.pinProgram(l.prog.id, l.pin);
-    await ip.detachXdp(l.link.ifname, l.prog.mode as ip.XdpMode);
-  }
-  try {
-    await change();
-  } finally {
-    for (const l of lifted) {
-      try {
-        await ip.attachXdp(l.link.ifname, l.prog.mode as ip.XdpMode, l.pin);
-        log.info(`put back ${l.link.ifname}'s XDP program (${describeProg(l.prog)})`);
-      } catch (err) {
-        log.error(`could not put back ${l.link.ifname}'s XDP program (id ${l.prog.id}): ${(err as Error).message}; it stays pinned at ${l.pin}`);
-        continue;
-      }
-      rmSync(l.pin, { force: true });
-    }
-  }
-}
-
-/**
  * Gives everything back: the hook, the pins, the owner file. When a replaced
  * program could not be put back on an interface that still exists, its pins
  * stay (the kernel keeps it) so that `xdpwatch detach` can try again, and this
  * throws.
  */
-export async function releaseAll(att: Pick<Attached, "ref" | "progId" | "pins"> & { owner?: Owner }): Promise<Released> {
+export async function releaseAll(att: Pick<Attached, "ref" | "progId" | "pins"> & { owner?: Owner }, offHook = false): Promise<Released> {
   try {
-    const released = await releaseHook(att.ref, att.progId, att.pins);
+    const released = offHook ? { detached: true } : await releaseHook(att.ref, att.progId, att.pins);
     removePins(att.pins);
     return released;
   } catch (err) {
     const gone = (await linkByIfindex(att.ref.ifindex)) === undefined;
     const replaced = await findReplaced(att.pins);
     if (gone || !replaced) removePins(att.pins);
+    if (err instanceof XwError && err.hint) throw err;
     const what = replaced ? `put back the XDP program --force replaced (id ${replaced.id})` : "detach xdpwatch";
     throw new XwError(`could not ${what} on ${att.ref.name}: ${(err as Error).message}`, {
       hint: gone ? "the interface is gone" : `\`xdpwatch detach --iface ${att.ref.name}\` tries again${replaced ? ` (it is kept pinned under ${att.pins.dir})` : ""}`,

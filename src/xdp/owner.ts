@@ -21,6 +21,8 @@ export interface OwnerRecord {
   started: string;
   /** What the program was configured with, as the start-up line said it. */
   filters?: string;
+  /** The program's id once loaded: how it is known when its pins are gone (a tcpdump expression changes its tag). */
+  progId?: number;
 }
 
 export interface Owner extends OwnerRecord {
@@ -29,12 +31,18 @@ export interface Owner extends OwnerRecord {
   alive: boolean;
 }
 
+/** The process runs: it exists and is not a zombie (a killed run whose parent has not reaped it yet). */
 export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (err) {
-    return (err as NodeJS.ErrnoException).code === "EPERM";
+    if ((err as NodeJS.ErrnoException).code !== "EPERM") return false;
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z";
+  } catch {
+    return false;
   }
 }
 
@@ -87,6 +95,13 @@ export function claimOwner(ref: IfaceRef, command: OwnerCommand, filters?: strin
     }
   }
   throw new XwError(`${ref.name} is being claimed by another xdpwatch right now`);
+}
+
+/** Writes the loaded program's id into the owner file. */
+export function recordProgram(owner: Owner, progId: number): void {
+  owner.progId = progId;
+  const { file: _file, alive: _alive, ...record } = owner;
+  writeFileSync(owner.file, `${JSON.stringify(record)}\n`);
 }
 
 /** Gives the interface up: only this process's own file, or any with `force` (detach). */

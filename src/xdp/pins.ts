@@ -3,7 +3,7 @@
  * PIN_ROOT/<netns>/<ifindex>_<name>, so that the same name in two namespaces,
  * or a renamed interface, never leads one run to another's pins.
  */
-import { existsSync, mkdirSync, readdirSync, rmdirSync, rmSync, statfsSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmdirSync, rmSync, statfsSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { XwError } from "../errors";
 import { log } from "../log";
@@ -80,9 +80,13 @@ export function isBpffs(path: string): boolean {
   }
 }
 
-/** Pins need bpffs; many servers do not mount it at boot. */
-export async function ensureBpffs(): Promise<void> {
-  if (isBpffs(BPFFS)) return;
+/**
+ * Pins need bpffs; many servers do not mount it at boot. Returns whether the
+ * pins will outlive this process: not when bpffs had to be mounted in a mount
+ * namespace of its own (`ip netns exec` makes one), which goes with it.
+ */
+export async function ensureBpffs(): Promise<{ lasting: boolean }> {
+  if (isBpffs(BPFFS)) return { lasting: true };
   const failed = (why: string) =>
     new XwError(`bpffs is not mounted at ${BPFFS} and mounting it failed: ${why}`, {
       hint: `mount it yourself: mount -t bpf bpf ${BPFFS}`,
@@ -95,6 +99,29 @@ export async function ensureBpffs(): Promise<void> {
   const why = await mountBpffs(BPFFS);
   if (why !== undefined || !isBpffs(BPFFS)) throw failed(why || "it is still not bpffs");
   log.info(`mounted bpffs at ${BPFFS} (it was not mounted)`);
+  return { lasting: !privateMountNamespace() };
+}
+
+/**
+ * Whether this process runs in a mount namespace that one of its ancestors
+ * does not share (made for it by `ip netns exec` or `unshare -m`): what is
+ * mounted there goes when its last process does. A container's processes all
+ * share theirs, up to the container's first process.
+ */
+function privateMountNamespace(): boolean {
+  const mountNs = (pid: number | "self") => readlinkSync(`/proc/${pid}/ns/mnt`);
+  try {
+    const own = mountNs("self");
+    let pid = process.ppid;
+    for (let depth = 0; depth < 32 && pid > 1; depth++) {
+      if (mountNs(pid) !== own) return true;
+      const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+      pid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+    }
+  } catch {
+    // an ancestor we may not look at: as far as we can tell, shared
+  }
+  return false;
 }
 
 /** Removes a directory only if empty: another interface may still use it. */

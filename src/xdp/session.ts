@@ -91,6 +91,7 @@ export async function runSession(opts: SessionOptions, makeLoop: (s: Session) =>
   let attached: Attached | undefined;
   let reader: Reader | undefined;
   let timer: Timer | undefined;
+  let offHook = false;
   const started = performance.now();
   try {
     if (opts.stats) restoreStats = enableStats();
@@ -116,6 +117,7 @@ export async function runSession(opts: SessionOptions, makeLoop: (s: Session) =>
       releaseError = err;
       return undefined;
     });
+    offHook = released !== undefined;
     const stats = await loop.final();
     const cost = await programCost(att.progId);
     const record = summaryRecord(
@@ -132,9 +134,9 @@ export async function runSession(opts: SessionOptions, makeLoop: (s: Session) =>
     clearTimeout(timer);
     await reader?.close();
     // A second Ctrl-C during clean-up must not cut it short: the handlers stay until the end.
-    // The hook is free by now unless the run failed; releaseAll also removes pins and owner file.
+    // The hook is free by now unless the run failed (then it is released here, once); pins and owner file go.
     try {
-      if (attached) await releaseAll(attached);
+      if (attached) await releaseAll(attached, offHook);
     } finally {
       restoreStats();
       for (const sig of signals) process.off(sig, onSignal);
@@ -158,7 +160,10 @@ function interfaceFollower(att: Attached, stop: Stop): () => Promise<void> {
     const byName = await ip.showLink(att.ref.name).catch(() => undefined);
     const now = byName?.ifindex === att.ref.ifindex ? byName : await linkByIfindex(att.ref.ifindex);
     if (!now) {
-      stop.stop("interface gone", `${att.ref.name} was deleted or moved to another network namespace`);
+      stop.stop(
+        "interface gone",
+        `${att.ref.name} was deleted or moved to another network namespace (moved, it keeps xdpwatch's program id ${att.progId}: \`xdpwatch detach -i ${att.ref.name}\` run in that namespace removes it)`,
+      );
       return;
     }
     if (now.ifname !== att.ref.name) {

@@ -111,6 +111,18 @@ describe.skipIf(!kernelReady)("every way a person stops it", () => {
     expect(ndjson(stdout).at(-1)).toMatchObject({ type: "summary", seen: 1, exact: true, stopped_by: "signal" });
   }, 30_000);
 
+  test("SIGTERM to it and its bpftool at once (systemctl stop, KillMode=control-group): summary, exit 0", async () => {
+    const run = start(["watch", "-i", lab.veth.host, "--json"]);
+    await run.attached;
+    await lab.veth.send([ipv4Frame({ src: "198.18.9.6" })]);
+    await waitForSeen(lab.veth.host, 1);
+    await Bun.sleep(300); // the reader's bpftool starts after the watching line
+    for (const pid of [run.proc.pid, ...(await childPids(run.proc.pid))]) process.kill(pid, "SIGTERM");
+    const { code, stdout, stderr } = await run.done;
+    expect(code, stderr).toBe(0);
+    expect(ndjson(stdout).at(-1)).toMatchObject({ type: "summary", seen: 1, logged: 1, exact: true, stopped_by: "signal" });
+  }, 30_000);
+
   test("kill -9: its bpftool goes with it (no orphan); detach cleans the rest", async () => {
     const run = start(["watch", "-i", lab.veth.host]);
     await run.attached;
@@ -217,6 +229,41 @@ describe.skipIf(!kernelReady)("--force puts back what it replaced, however the r
       return { code: r.code, text: r.stderr };
     }],
   ];
+
+  test("ours replaced by someone meanwhile: not put back over theirs, an error, and kept pinned for the user", async () => {
+    const iface = lab.veth.host;
+    const other = await attachOther(iface);
+    const run = start(["watch", "-i", iface, "--force"]);
+    await run.attached;
+    await sh(["ip", "-force", "link", "set", "dev", iface, "xdpgeneric", "obj", EMPTY_OBJECT, "sec", "xdp"]);
+    const third = (await hook(iface))[0]![0];
+    run.proc.kill("SIGINT");
+    const r = await run.done;
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`the program --force replaced on ${iface} (id ${other}) was not put back: ours was itself replaced since`);
+    expect(await hook(iface)).toEqual([[third, "generic"]]);
+    expect((await sh(["bpftool", "prog", "show", "id", String(other)])).code).toBe(0);
+    const detach = await xdpwatch(["detach", "-i", iface]);
+    expect(detach.code).toBe(1);
+    expect(detach.stderr).toContain(`is still pinned at`);
+    await sh(["rm", "-r", pinsOf(iface)!.dir]);
+  }, 30_000);
+
+  test("attach and --force refused where bpffs would go with the process (ip netns exec)", async () => {
+    const ns = `xwt-mnt${Math.random().toString(16).slice(2, 6)}`;
+    await sh(["ip", "netns", "add", ns]);
+    try {
+      await sh(["ip", "-n", ns, "link", "add", "v0", "type", "veth", "peer", "name", "v1"]);
+      await sh(["ip", "-n", ns, "link", "set", "v0", "up"]);
+      const r = await sh(["ip", "netns", "exec", ns, BIN, "attach", "-i", "v0"]);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain("would not outlive it");
+      expect(r.stderr).toContain("nsenter --net=/run/netns/NAME");
+      expect(await hook("v0", ns)).toEqual([]);
+    } finally {
+      await sh(["ip", "netns", "del", ns]);
+    }
+  }, 30_000);
 
   test.each(paths)("%s: the other program is back, same id, same mode", async (_, stopIt) => {
     const iface = lab.veth.host;
@@ -389,6 +436,25 @@ describe.skipIf(!kernelReady)("a bridge and its port", () => {
       runs[second]!.proc.kill("SIGINT");
       const r2 = await runs[second]!.done;
       expect(r2.code, r2.stderr).toBe(0);
+      expect(await hook("p0", lab.ns)).toEqual([]);
+      expect(await hook("br0", lab.ns)).toEqual([]);
+    } finally {
+      await lab.remove();
+    }
+  }, 30_000);
+
+  test("port and bridge stopped at the same moment: nothing left on either", async () => {
+    const lab = await bridgeLab();
+    try {
+      const port = lab.run(["watch", "-i", "p0"]);
+      await port.attached;
+      const bridge = lab.run(["watch", "-i", "br0"]);
+      await bridge.attached;
+      port.proc.kill("SIGTERM");
+      bridge.proc.kill("SIGTERM");
+      const [rp, rb] = await Promise.all([port.done, bridge.done]);
+      expect(rp.code, rp.stderr).toBe(0);
+      expect(rb.code, rb.stderr).toBe(0);
       expect(await hook("p0", lab.ns)).toEqual([]);
       expect(await hook("br0", lab.ns)).toEqual([]);
     } finally {

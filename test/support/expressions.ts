@@ -202,6 +202,9 @@ export const HAND_EXPRESSIONS = [
   "portrange 1000-2000",
   "tcp portrange 1-1023",
   "greater 200",
+  // Loads past any frame (64 KiB): always "no match" for that branch, as in libpcap.
+  "ether[70000] = 1 or udp",
+  "udp[65530:4] = 1 or icmp",
   "less 100",
   "len > 1000 or len < 60",
   "not ip and not ip6",
