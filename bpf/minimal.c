@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
  * The reference for `xdpwatch bench`: the least code that does xdpwatch's
- * job on a well-formed frame. Parse Ethernet, IPv4 or IPv6, TCP or UDP ports;
- * count seen, bytes and the outcome per CPU; store one 32-byte record in the
- * same page ring as xdpwatch. No VLAN tags, no IHL or version checks, no
+ * job on a well-formed frame. Parse Ethernet, IPv4 or IPv6, TCP or UDP ports,
+ * TCP flags, ICMP type and code; count seen, bytes and the outcome per CPU;
+ * store the record in the same page ring and layout as xdpwatch (one 32-byte
+ * slot for IPv4, two for IPv6). No VLAN tags, no IHL or version checks, no
  * fragments, no configuration: what xdpwatch adds over this is the price of
  * its features and of its care with bad frames.
  *
@@ -68,7 +69,7 @@ int xdpwatch_minimal(struct xdp_md *ctx)
 
 	if ((void *)(eth + 1) > data_end)
 		goto out;
-	head = stats->outcome[XW_LOGGED];
+	head = stats->ring_head;
 	page_idx = (bpf_get_smp_processor_id() << MINIMAL_RING_SHIFT) |
 		   ((head >> XW_PAGE_SHIFT) & ((1 << MINIMAL_RING_SHIFT) - 1));
 	page = bpf_map_lookup_elem(&xw_ring, &page_idx);
@@ -76,7 +77,8 @@ int xdpwatch_minimal(struct xdp_md *ctx)
 		outcome = XW_NO_RING;
 		goto out;
 	}
-	r = (struct xw_record *)&page->words[(head & (XW_PAGE_RECORDS - 1)) * XW_RECORD_WORDS];
+	r = (struct xw_record *)page + (head & (XW_PAGE_RECORDS - 1));
+	r->seq = (__u32)head;
 
 	/* TCP and UDP both start with the two ports: one header type reads both. */
 	if (eth->proto == bpf_htons(ETH_P_IP)) {
@@ -85,10 +87,8 @@ int xdpwatch_minimal(struct xdp_md *ctx)
 		if ((void *)(iph + 1) > data_end)
 			goto out;
 		l4 = (void *)(iph + 1);
-		r->addr[0] = iph->saddr;
-		r->addr[1] = 0;
-		r->addr[2] = 0;
-		r->addr[3] = 0;
+		*(__u64 *)&r->addr[0] = *(__u64 *)&iph->saddr;
+		*(__u64 *)&r->addr[2] = 0;
 		r->proto = iph->protocol;
 		r->family = XW_FAMILY_IPV4;
 	} else if (eth->proto == bpf_htons(ETH_P_IPV6)) {
@@ -100,21 +100,33 @@ int xdpwatch_minimal(struct xdp_md *ctx)
 		__builtin_memcpy(r->addr, &ip6h->saddr, sizeof(r->addr));
 		r->proto = ip6h->nexthdr;
 		r->family = XW_FAMILY_IPV6;
+		r[1].seq = (__u32)head + 1;
+		r[1].family = XW_FAMILY_IPV6_TAIL;
+		__builtin_memcpy(r[1].addr, &ip6h->daddr, sizeof(r->addr));
 	} else {
 		outcome = XW_NOT_IP;
 		goto out;
 	}
-	r->sport = 0;
-	r->dport = 0;
+	*(__u32 *)&r->sport = 0;
+	*(__u16 *)&r->flags = XW_CODE_NO_L4 << 8;
 	if (r->proto == IPPROTO_TCP || r->proto == IPPROTO_UDP) {
 		if ((void *)(l4 + 1) > data_end)
 			goto out;
-		r->sport = l4->source;
-		r->dport = l4->dest;
+		*(__u32 *)&r->sport = *(__u32 *)l4;
+		*(__u16 *)&r->flags = 0;
+		if (r->proto == IPPROTO_TCP) {
+			if ((void *)l4 + 20 > data_end)
+				goto out;
+			*(__u16 *)&r->flags = ((__u8 *)l4)[13];
+		}
+	} else if (r->proto == IPPROTO_ICMP || r->proto == IPPROTO_ICMPV6) {
+		if ((void *)l4 + 2 > data_end)
+			goto out;
+		*(__u16 *)&r->flags = *(__u16 *)l4;
 	}
 	r->len = data_end - data;
 	r->vlan = 0;
-	r->seq = (__u32)head;
+	stats->ring_head += (r->family >> 1) - 1;
 	outcome = XW_LOGGED;
 out:
 	stats->outcome[outcome]++;
