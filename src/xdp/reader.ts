@@ -263,9 +263,15 @@ export class Reader {
       const safeFrom = after[cpu]! - this.ringRecords + 2;
       const before = batch.count;
       let pageBase = 0;
+      let pageEnd = -1;
       let pos = from;
       while (pos < to) {
-        if (pos === from || pos % PAGE_RECORDS === 0) pageBase = slotOf.get(this.pageKey(cpu, Math.floor(pos / PAGE_RECORDS)))! * pageWords;
+        // A record from a page's last slot ends past the next page's first: pages are entered anywhere in their first two slots.
+        if (pos >= pageEnd) {
+          const page = Math.floor(pos / PAGE_RECORDS);
+          pageBase = slotOf.get(this.pageKey(cpu, page))! * pageWords;
+          pageEnd = (page + 1) * PAGE_RECORDS;
+        }
         // An IPv6 record's tail is the next slot of the same page (its spare slot after the last).
         const w = pageBase + (pos % PAGE_RECORDS) * RECORD_WORDS;
         const family = recordFamily(pages, w);

@@ -14,13 +14,16 @@ import { join } from "node:path";
 import ipaddr from "ipaddr.js";
 import { REFERENCE_RING_SHIFT } from "../../src/bench/cases";
 import { withMaxEntries } from "../../src/bpf/elf";
-import { decodeRecord, decodeStats, FAMILY_IPV6_TAIL, OUTCOMES, PAGE_RECORDS, PAGE_SIZE, RECORD, sumStats, type Stats } from "../../src/bpf/layout";
+import { BATCH_DST6, BATCH_WORDS, decodeRecord, decodeStats, FAMILY_IPV6_TAIL, OUTCOMES, PAGE_RECORDS, PAGE_SIZE, RECORD, sumStats, type Stats } from "../../src/bpf/layout";
 import { parseMapEntries, parseWordPages, updateMap } from "../../src/tools/bpftool";
 import { loadPinned, possibleCpus, RING_SHIFT_MIN } from "../../src/xdp/program";
 import { BENCH_ROOT, pinsAt, removeIfEmpty, removePins, type Pins } from "../../src/xdp/pins";
 import { arpFrame, ipv4Frame, ipv6Frame } from "../support/frames";
 import { ETH, v4 } from "../support/corpus";
 import { kernelReady, ROOT, sh } from "../support/kernel";
+import { pcapFile } from "../support/expressions";
+import { PacketEncoder } from "../../src/output/format";
+import { RecordBatch } from "../../src/xdp/reader";
 
 interface Want {
   src: string;
@@ -181,6 +184,59 @@ describe.skipIf(!kernelReady)("records in the ring match the frames", () => {
   test("xdpwatch as attach configures it: every field of every logged frame, none of the others", async () => {
     const frames = FULL.map(([, f]) => f);
     expectRecords(FULL, await runAll(pins.prog, pins.stats, pins.ring, frames), frames);
+  }, 30_000);
+
+  test.skipIf(!Bun.which("tcpdump"))("human lines read as tcpdump -n prints the same frames, up to what only tcpdump decodes", async () => {
+    const tcp = (flags: number, v6 = false) =>
+      patched(v6 ? ipv6Frame({ src: "2001:db8::3", proto: "tcp", sport: 80, dport: 1025 }) : ipv4Frame({ src: "198.18.4.2", proto: "tcp", sport: 80, dport: 1025 }), ETH + (v6 ? 40 : 20) + 13, [flags]);
+    const frames = [
+      ipv4Frame({ src: "198.18.4.1", dst: "198.18.5.1", sport: 1234, dport: 4000 }),
+      ...[0x02, 0x12, 0x10, 0x18, 0x11, 0x04, 0x14, 0x00, 0xc2].map((f) => tcp(f)),
+      tcp(0x12, true),
+      ipv4Frame({ src: "198.18.4.3", proto: "icmp" }),
+      patched(ipv4Frame({ src: "198.18.4.3", proto: "icmp" }), ETH + 20, [0, 0]),
+      patched(ipv6Frame({ src: "2001:db8::5", proto: 58, payload: 8 }), ETH + 40, [128, 0]),
+      patched(ipv6Frame({ src: "2001:db8::5", proto: 58, payload: 8 }), ETH + 40, [129, 0]),
+      ipv4Frame({ src: "198.18.4.4", vlans: [42], sport: 1, dport: 2 }),
+      ipv6Frame({ src: "2001:db8::7", dst: "2001:db8:9::1", sport: 1000, dport: 2000 }),
+    ];
+    // A program of its own: its ring starts at slot 0.
+    const own = pinsAt(join(root, "tcpdump"));
+    let got: Awaited<ReturnType<typeof runAll>>;
+    try {
+      await loadPinned(own, { object: join(ROOT, "dist/bpf/xdpwatch.o"), config: { log: true, sources: false, block: false, srcFilter: false, sample: 1 } }, { cpus, shift: RING_SHIFT_MIN });
+      got = await runAll(own.prog, own.stats, own.ring, frames);
+    } finally {
+      removePins(own);
+    }
+    expect(got.stats.outcome.logged).toBe(BigInt(frames.length));
+    // The batch the reader would make of the page: first slot, then an IPv6 destination.
+    const batch = new RecordBatch();
+    batch.reset(frames.length, Date.now());
+    const words = new Uint32Array(got.page.buffer, got.page.byteOffset, got.page.length / 4);
+    for (let slot = 0; batch.count < frames.length; batch.count++) {
+      const at = batch.count * BATCH_WORDS;
+      batch.words.set(words.subarray(slot * 8, slot * 8 + 8), at);
+      if (got.page[slot * RECORD.size + RECORD.family] === 6) {
+        batch.words.set(words.subarray((slot + 1) * 8 + RECORD.addr / 4, (slot + 1) * 8 + RECORD.addr / 4 + 4), at + BATCH_DST6);
+        slot += 2;
+      } else slot++;
+    }
+    const encoder = new PacketEncoder("eth0", false);
+    const out = new Uint8Array(frames.length * encoder.maxRecordBytes);
+    const ours = new TextDecoder().decode(out.subarray(0, encoder.encode(batch, 0, batch.count, out, 0))).split("\n").slice(0, -1);
+    const dir = mkdtempSync(join(tmpdir(), "xw-records-"));
+    try {
+      writeFileSync(join(dir, "f.pcap"), pcapFile(frames));
+      const r = await sh(["tcpdump", "-n", "-r", join(dir, "f.pcap")]);
+      const theirs = r.stdout.trim().split("\n").map((l) => l.replace(/^\S+ /, ""));
+      // Ours, without the time and the VLAN tag tcpdump shows only with -e, up to the frame length tcpdump does not print there.
+      const mine = ours.map((l) => l.replace(/^\S+ /, "").replace(/^vlan \d+ /, "").replace(/, length \d+$/, ""));
+      expect(mine.map((m, i) => (theirs[i]!.startsWith(m) ? m : `${m}  ≠  ${theirs[i]}`))).toEqual(mine);
+      expect(mine.filter((m) => m.includes("Flags ["))).toHaveLength(10);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   }, 30_000);
 
   test("the reference logs the plain frames alike", async () => {
