@@ -4,7 +4,6 @@ import {
   recordVlan, VLAN_TAGGED, type Stats,
 } from "../bpf/layout";
 import { log } from "../log";
-import { formatAddress } from "../net/cidr";
 import type { ProgramCost } from "../xdp/cost";
 import type { RecordBatch } from "../xdp/reader";
 
@@ -114,6 +113,56 @@ function putUint(out: Uint8Array, pos: number, n: number): number {
   }
   out[pos] = 48 + n;
   return pos + digits;
+}
+
+const HEX_DIGITS = bytesOf("0123456789abcdef");
+
+/**
+ * An IPv6 address from its eight groups, as RFC 5952 (and ipaddr.js, and
+ * tcpdump) write it: lowercase, no leading zeros, the longest run of two or
+ * more zero groups (the first of equals) as `::`; an IPv4-mapped one as
+ * formatAddress shows it, dotted.
+ */
+function putIpv6(out: Uint8Array, pos: number, g: Uint16Array): number {
+  if (g[0] === 0 && g[1] === 0 && g[2] === 0 && g[3] === 0 && g[4] === 0 && g[5] === 0xffff) {
+    pos = putOctet(out, pos, g[6]! >> 8);
+    out[pos++] = 46;
+    pos = putOctet(out, pos, g[6]! & 0xff);
+    out[pos++] = 46;
+    pos = putOctet(out, pos, g[7]! >> 8);
+    out[pos++] = 46;
+    return putOctet(out, pos, g[7]! & 0xff);
+  }
+  let best = -1;
+  let bestLen = 1;
+  for (let i = 0; i < 8; ) {
+    if (g[i] !== 0) {
+      i++;
+      continue;
+    }
+    let j = i;
+    while (j < 8 && g[j] === 0) j++;
+    if (j - i > bestLen) {
+      best = i;
+      bestLen = j - i;
+    }
+    i = j;
+  }
+  for (let i = 0; i < 8; i++) {
+    if (i === best) {
+      out[pos++] = 58;
+      out[pos++] = 58;
+      i += bestLen - 1;
+      continue;
+    }
+    if (i > 0 && i !== best + bestLen) out[pos++] = 58;
+    const v = g[i]!;
+    if (v >= 0x1000) out[pos++] = HEX_DIGITS[v >> 12]!;
+    if (v >= 0x100) out[pos++] = HEX_DIGITS[(v >> 8) & 15]!;
+    if (v >= 0x10) out[pos++] = HEX_DIGITS[(v >> 4) & 15]!;
+    out[pos++] = HEX_DIGITS[v & 15]!;
+  }
+  return pos;
 }
 
 function putOctet(out: Uint8Array, pos: number, n: number): number {
@@ -229,10 +278,15 @@ export class PacketEncoder {
       }
       return pos;
     }
-    const text = formatAddress(Uint8Array.from({ length: 16 }, (_, b) => (dst ? recordDstByte(w, at, family, b) : recordAddrByte(w, at, b))));
-    for (let c = 0; c < text.length; c++) out[pos++] = text.charCodeAt(c);
-    return pos;
+    const g = this.groups;
+    for (let i = 0; i < 8; i++)
+      g[i] = dst
+        ? (recordDstByte(w, at, family, 2 * i) << 8) | recordDstByte(w, at, family, 2 * i + 1)
+        : (recordAddrByte(w, at, 2 * i) << 8) | recordAddrByte(w, at, 2 * i + 1);
+    return putIpv6(out, pos, g);
   }
+
+  private readonly groups = new Uint16Array(8);
 
   private cpuJson(cpu: number): Uint8Array {
     return (this.cpuTail[cpu] ??= bytesOf(`,"cpu":${cpu}}\n`));

@@ -118,7 +118,7 @@ describe("Reader on canned bpftool answers", () => {
     };
     const first = await reader.poll();
     bpftool.onLine = () => undefined;
-    const seen = [...Array(first.records.count).keys()].map((i) => first.records.packet(i)).map((p) => ({ cpu: p.cpu, src: p.addr.join("."), dst: p.dst.join("."), family: p.family, seq: p.seq }));
+    const seen: Seen[] = [...Array(first.records.count).keys()].map((i) => first.records.packet(i)).map((p) => ({ cpu: p.cpu, src: p.addr.join("."), dst: p.dst.join("."), family: p.family, seq: p.seq }));
     seen.push(...(await drain(reader)));
     expectGenuine(seen);
     expect(new Set(seen.map((r) => r.seq)).size).toBe(seen.length);
