@@ -54,11 +54,11 @@ int xdpwatch_minimal(struct xdp_md *ctx)
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
 	struct eth_hdr *eth = data;
-	struct udphdr *l4;
+	__u8 *l4;
 	struct xw_stats *stats;
 	struct xw_page *page;
 	struct xw_record *r;
-	__u32 key = 0, page_idx, outcome = XW_MALFORMED;
+	__u32 key = 0, page_idx, outcome = XW_MALFORMED, proto, slots;
 	__u64 head;
 
 	stats = bpf_map_lookup_elem(&xw_stats, &key);
@@ -80,7 +80,7 @@ int xdpwatch_minimal(struct xdp_md *ctx)
 	r = (struct xw_record *)page + (head & (XW_PAGE_RECORDS - 1));
 	r->seq = (__u32)head;
 
-	/* TCP and UDP both start with the two ports: one header type reads both. */
+	/* The protocol and the slots the record takes stay in registers. */
 	if (eth->proto == bpf_htons(ETH_P_IP)) {
 		struct iphdr *iph = (void *)(eth + 1);
 
@@ -89,8 +89,10 @@ int xdpwatch_minimal(struct xdp_md *ctx)
 		l4 = (void *)(iph + 1);
 		*(__u64 *)&r->addr[0] = *(__u64 *)&iph->saddr;
 		*(__u64 *)&r->addr[2] = 0;
-		r->proto = iph->protocol;
+		proto = iph->protocol;
+		r->proto = proto;
 		r->family = XW_FAMILY_IPV4;
+		slots = 1;
 	} else if (eth->proto == bpf_htons(ETH_P_IPV6)) {
 		struct ipv6hdr *ip6h = (void *)(eth + 1);
 
@@ -98,35 +100,40 @@ int xdpwatch_minimal(struct xdp_md *ctx)
 			goto out;
 		l4 = (void *)(ip6h + 1);
 		__builtin_memcpy(r->addr, &ip6h->saddr, sizeof(r->addr));
-		r->proto = ip6h->nexthdr;
+		proto = ip6h->nexthdr;
+		r->proto = proto;
 		r->family = XW_FAMILY_IPV6;
 		r[1].seq = (__u32)head + 1;
 		r[1].family = XW_FAMILY_IPV6_TAIL;
 		__builtin_memcpy(r[1].addr, &ip6h->daddr, sizeof(r->addr));
+		slots = 2;
 	} else {
 		outcome = XW_NOT_IP;
 		goto out;
 	}
-	*(__u32 *)&r->sport = 0;
-	*(__u16 *)&r->flags = XW_CODE_NO_L4 << 8;
-	if (r->proto == IPPROTO_TCP || r->proto == IPPROTO_UDP) {
-		if ((void *)(l4 + 1) > data_end)
+	/* As xdpwatch.c's parse_l4: ports and flags, or type and code, one store each. */
+	if (proto == IPPROTO_UDP) {
+		if (l4 + 8 > (__u8 *)data_end)
 			goto out;
 		*(__u32 *)&r->sport = *(__u32 *)l4;
 		*(__u16 *)&r->flags = 0;
-		if (r->proto == IPPROTO_TCP) {
-			if ((void *)l4 + 20 > data_end)
-				goto out;
-			*(__u16 *)&r->flags = ((__u8 *)l4)[13];
-		}
-	} else if (r->proto == IPPROTO_ICMP || r->proto == IPPROTO_ICMPV6) {
-		if ((void *)l4 + 2 > data_end)
+	} else if (proto == IPPROTO_TCP) {
+		if (l4 + 20 > (__u8 *)data_end)
 			goto out;
+		*(__u32 *)&r->sport = *(__u32 *)l4;
+		*(__u16 *)&r->flags = l4[13];
+	} else if (proto == IPPROTO_ICMP || proto == IPPROTO_ICMPV6) {
+		if (l4 + 2 > (__u8 *)data_end)
+			goto out;
+		*(__u32 *)&r->sport = 0;
 		*(__u16 *)&r->flags = *(__u16 *)l4;
+	} else {
+		*(__u32 *)&r->sport = 0;
+		*(__u16 *)&r->flags = XW_CODE_NO_L4 << 8;
 	}
 	r->len = data_end - data;
 	r->vlan = 0;
-	stats->ring_head += (r->family >> 1) - 1;
+	stats->ring_head += slots;
 	outcome = XW_LOGGED;
 out:
 	stats->outcome[outcome]++;
