@@ -199,7 +199,7 @@ static __always_inline int parse_l4(void *pos, void *data_end, struct xw_record 
 		if (unlikely(pos + sizeof(struct udphdr) > data_end))
 			return -1;
 		*(__u32 *)&r->sport = *(__u32 *)l4; /* both ports, as they lie */
-		*(__u16 *)&r->flags = 0;
+		/* flags and code: the zeros count_frame wrote */
 	} else if (proto == IPPROTO_TCP) {
 		if (unlikely(pos + sizeof(struct tcphdr) > data_end))
 			return -1;
@@ -361,7 +361,8 @@ static __always_inline int count_frame(struct xdp_md *ctx, struct xw_stats *stat
 	pos = eth + 1;
 	if (unlikely(pos > data_end))
 		goto malformed;
-	r->vlan = 0;
+	/* No tag, and no flags or code for UDP: one store for the three. */
+	*(__u32 *)&r->vlan = 0;
 	l4 = parse_ip(eth->proto, &pos, data_end, r);
 	if (unlikely(l4 == XW_L4_NOT_IP)) {
 		/* VLAN tags come second: untagged IP tests its ethertype once. */
