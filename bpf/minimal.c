@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
  * The reference for `xdpwatch bench`: the least code that does xdpwatch's
- * job on a well-formed frame. Parse Ethernet, IPv4 or IPv6, TCP or UDP ports;
- * count seen, bytes and the outcome per CPU; store one 32-byte record in the
- * same page ring as xdpwatch. No VLAN tags, no IHL or version checks, no
+ * job on a well-formed frame. Parse Ethernet, IPv4 or IPv6, TCP or UDP ports,
+ * TCP flags, ICMP type and code; count seen, bytes and the outcome per CPU;
+ * store the record in the same page ring and layout as xdpwatch (one 32-byte
+ * slot for IPv4, two for IPv6). No VLAN tags, no IHL or version checks, no
  * fragments, no configuration: what xdpwatch adds over this is the price of
  * its features and of its care with bad frames.
  *
@@ -53,11 +54,11 @@ int xdpwatch_minimal(struct xdp_md *ctx)
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
 	struct eth_hdr *eth = data;
-	struct udphdr *l4;
+	__u8 *l4;
 	struct xw_stats *stats;
 	struct xw_page *page;
 	struct xw_record *r;
-	__u32 key = 0, page_idx, outcome = XW_MALFORMED;
+	__u32 key = 0, page_idx, outcome = XW_MALFORMED, proto, slots;
 	__u64 head;
 
 	stats = bpf_map_lookup_elem(&xw_stats, &key);
@@ -68,7 +69,7 @@ int xdpwatch_minimal(struct xdp_md *ctx)
 
 	if ((void *)(eth + 1) > data_end)
 		goto out;
-	head = stats->outcome[XW_LOGGED];
+	head = stats->ring_head;
 	page_idx = (bpf_get_smp_processor_id() << MINIMAL_RING_SHIFT) |
 		   ((head >> XW_PAGE_SHIFT) & ((1 << MINIMAL_RING_SHIFT) - 1));
 	page = bpf_map_lookup_elem(&xw_ring, &page_idx);
@@ -76,21 +77,22 @@ int xdpwatch_minimal(struct xdp_md *ctx)
 		outcome = XW_NO_RING;
 		goto out;
 	}
-	r = (struct xw_record *)&page->words[(head & (XW_PAGE_RECORDS - 1)) * XW_RECORD_WORDS];
+	r = (struct xw_record *)page + (head & (XW_PAGE_RECORDS - 1));
+	r->seq = (__u32)head;
 
-	/* TCP and UDP both start with the two ports: one header type reads both. */
+	/* The protocol and the slots the record takes stay in registers. */
 	if (eth->proto == bpf_htons(ETH_P_IP)) {
 		struct iphdr *iph = (void *)(eth + 1);
 
 		if ((void *)(iph + 1) > data_end)
 			goto out;
 		l4 = (void *)(iph + 1);
-		r->addr[0] = iph->saddr;
-		r->addr[1] = 0;
-		r->addr[2] = 0;
-		r->addr[3] = 0;
-		r->proto = iph->protocol;
+		*(__u64 *)&r->addr[0] = *(__u64 *)&iph->saddr;
+		*(__u64 *)&r->addr[2] = 0;
+		proto = iph->protocol;
+		r->proto = proto;
 		r->family = XW_FAMILY_IPV4;
+		slots = 1;
 	} else if (eth->proto == bpf_htons(ETH_P_IPV6)) {
 		struct ipv6hdr *ip6h = (void *)(eth + 1);
 
@@ -98,23 +100,40 @@ int xdpwatch_minimal(struct xdp_md *ctx)
 			goto out;
 		l4 = (void *)(ip6h + 1);
 		__builtin_memcpy(r->addr, &ip6h->saddr, sizeof(r->addr));
-		r->proto = ip6h->nexthdr;
+		proto = ip6h->nexthdr;
+		r->proto = proto;
 		r->family = XW_FAMILY_IPV6;
+		r[1].seq = (__u32)head + 1;
+		r[1].family = XW_FAMILY_IPV6_TAIL;
+		__builtin_memcpy(r[1].addr, &ip6h->daddr, sizeof(r->addr));
+		slots = 2;
 	} else {
 		outcome = XW_NOT_IP;
 		goto out;
 	}
-	r->sport = 0;
-	r->dport = 0;
-	if (r->proto == IPPROTO_TCP || r->proto == IPPROTO_UDP) {
-		if ((void *)(l4 + 1) > data_end)
+	/* As xdpwatch.c's parse_l4: ports and flags, or type and code, one store each. */
+	if (proto == IPPROTO_UDP) {
+		if (l4 + 8 > (__u8 *)data_end)
 			goto out;
-		r->sport = l4->source;
-		r->dport = l4->dest;
+		*(__u32 *)&r->sport = *(__u32 *)l4;
+		*(__u16 *)&r->flags = 0;
+	} else if (proto == IPPROTO_TCP) {
+		if (l4 + 20 > (__u8 *)data_end)
+			goto out;
+		*(__u32 *)&r->sport = *(__u32 *)l4;
+		*(__u16 *)&r->flags = l4[13];
+	} else if (proto == IPPROTO_ICMP || proto == IPPROTO_ICMPV6) {
+		if (l4 + 2 > (__u8 *)data_end)
+			goto out;
+		*(__u32 *)&r->sport = 0;
+		*(__u16 *)&r->flags = *(__u16 *)l4;
+	} else {
+		*(__u32 *)&r->sport = 0;
+		*(__u16 *)&r->flags = XW_CODE_NO_L4 << 8;
 	}
 	r->len = data_end - data;
 	r->vlan = 0;
-	r->seq = (__u32)head;
+	stats->ring_head += slots;
 	outcome = XW_LOGGED;
 out:
 	stats->outcome[outcome]++;

@@ -111,7 +111,7 @@ static __always_inline int parse_vlans(void **pos, void *data_end, struct xw_rec
 		if (unlikely((void *)(vh + 1) > data_end))
 			return -1;
 		if (i == 0)
-			r->vlan = bpf_ntohs(vh->tci) & 0x0fff;
+			r->vlan = (bpf_ntohs(vh->tci) & 0x0fff) | XW_VLAN_TAGGED;
 		proto = vh->encap_proto;
 		*pos = vh + 1;
 	}
@@ -143,10 +143,9 @@ static __always_inline int parse_ipv4(void **pos, void *data_end, struct xw_reco
 			return -1;
 	}
 
-	r->addr[0] = iph->saddr;
-	r->addr[1] = 0;
-	r->addr[2] = 0;
-	r->addr[3] = 0;
+	/* Source and destination lie side by side in both: one 8-byte copy. */
+	*(__u64 *)&r->addr[0] = *(__u64 *)&iph->saddr;
+	*(__u64 *)&r->addr[2] = 0;
 	r->proto = iph->protocol;
 	r->family = XW_FAMILY_IPV4;
 	if (iph->frag_off & bpf_htons(0x1fff))
@@ -155,7 +154,9 @@ static __always_inline int parse_ipv4(void **pos, void *data_end, struct xw_reco
 }
 
 /* Extension headers are not walked: the protocol is the first next-header
- * value, and ports are read only when it is TCP or UDP. */
+ * value, and ports are read only when it is TCP or UDP. The destination goes
+ * into the next slot (r + 1: the page's spare slot when r is its last), which
+ * the head passes only if the packet is logged. */
 static __always_inline int parse_ipv6(void **pos, void *data_end, struct xw_record *r)
 {
 	struct ipv6hdr *ip6h = *pos;
@@ -169,6 +170,9 @@ static __always_inline int parse_ipv6(void **pos, void *data_end, struct xw_reco
 	__builtin_memcpy(r->addr, &ip6h->saddr, sizeof(r->addr));
 	r->proto = ip6h->nexthdr;
 	r->family = XW_FAMILY_IPV6;
+	r[1].seq = r->seq + 1;
+	r[1].family = XW_FAMILY_IPV6_TAIL;
+	__builtin_memcpy(r[1].addr, &ip6h->daddr, sizeof(r->addr));
 	return ip6h->nexthdr;
 }
 
@@ -184,26 +188,35 @@ static __always_inline int parse_ip(int proto, void **pos, void *data_end, struc
 	return XW_L4_NOT_IP;
 }
 
-/* Returns -1 when a TCP or UDP header is cut short. Ports are 0 for any other
- * protocol. */
-static __always_inline int parse_ports(void *pos, void *data_end, struct xw_record *r, int proto)
+/* Ports of TCP and UDP, TCP's flags, ICMP's type and code, each written as
+ * one store of both fields. Returns -1 when that header is cut short. ICMP
+ * and ICMPv6 are told by their number alone, in either family: a test of the
+ * family would cost every frame for frames no stack sends. */
+static __always_inline int parse_l4(void *pos, void *data_end, struct xw_record *r, int proto)
 {
-	struct udphdr *uh = pos; /* TCP's ports lie where UDP's do */
-	__u32 size;
+	__u8 *l4 = pos;
 
 	if (proto == IPPROTO_UDP) {
-		size = sizeof(struct udphdr);
+		if (unlikely(pos + sizeof(struct udphdr) > data_end))
+			return -1;
+		*(__u32 *)&r->sport = *(__u32 *)l4; /* both ports, as they lie */
+		/* flags and code: the zeros count_frame wrote */
 	} else if (proto == IPPROTO_TCP) {
-		size = sizeof(struct tcphdr);
+		if (unlikely(pos + sizeof(struct tcphdr) > data_end))
+			return -1;
+		*(__u32 *)&r->sport = *(__u32 *)l4;
+		*(__u16 *)&r->flags = l4[13]; /* and code 0 */
+	} else if (proto == IPPROTO_ICMP || proto == IPPROTO_ICMPV6) {
+		if (unlikely(pos + 2 > data_end))
+			return -1;
+		*(__u32 *)&r->sport = 0;
+		*(__u16 *)&r->flags = *(__u16 *)l4; /* type, code */
 	} else {
-		r->sport = 0;
-		r->dport = 0;
-		return 0;
+		/* Code XW_CODE_NO_L4: no L4 header was read (a non-first
+		 * fragment is protocol 0 here), whatever the protocol. */
+		*(__u32 *)&r->sport = 0;
+		*(__u16 *)&r->flags = XW_CODE_NO_L4 << 8;
 	}
-	if (unlikely(pos + size > data_end))
-		return -1;
-	r->sport = uh->source;
-	r->dport = uh->dest;
 	return 0;
 }
 
@@ -396,7 +409,7 @@ static __always_inline struct xw_record *ring_slot(struct xw_stats *stats)
 {
 	/* In this order, nothing but stats has to outlive a helper call. */
 	__u32 cpu = bpf_get_smp_processor_id();
-	__u64 head = stats->outcome[XW_LOGGED];
+	__u64 head = stats->ring_head;
 	__u32 page_idx = (cpu << xw_cfg.ring_shift) | ((head >> XW_PAGE_SHIFT) & xw_cfg.ring_mask);
 	struct xw_page *page = bpf_map_lookup_elem(&xw_ring, &page_idx);
 	struct xw_record *r;
@@ -404,8 +417,8 @@ static __always_inline struct xw_record *ring_slot(struct xw_stats *stats)
 	if (unlikely(!page))
 		return NULL;
 	/* Read again rather than kept across the call: a register less. */
-	head = stats->outcome[XW_LOGGED];
-	r = (struct xw_record *)&page->words[(head & (XW_PAGE_RECORDS - 1)) * XW_RECORD_WORDS];
+	head = stats->ring_head;
+	r = (struct xw_record *)page + (head & (XW_PAGE_RECORDS - 1));
 	r->seq = (__u32)head;
 	return r;
 }
@@ -439,7 +452,8 @@ static __always_inline int count_frame(struct xdp_md *ctx, struct xw_stats *stat
 	pos = eth + 1;
 	if (unlikely(pos > data_end))
 		goto malformed;
-	r->vlan = 0;
+	/* No tag, and no flags or code for UDP: one store for the three. */
+	*(__u32 *)&r->vlan = 0;
 	/* Kept for --by dst and flow only: dead code elsewhere. */
 	l3 = pos;
 	l4 = parse_ip(eth->proto, &pos, data_end, r);
@@ -456,7 +470,7 @@ static __always_inline int count_frame(struct xdp_md *ctx, struct xw_stats *stat
 	if (unlikely(l4 < 0))
 		goto malformed;
 
-	if (unlikely(parse_ports(pos, data_end, r, l4) < 0)) {
+	if (unlikely(parse_l4(pos, data_end, r, l4) < 0)) {
 		/* A blocked source must not get through by cutting its L4
 		 * header short (a tiny first fragment). */
 		if (features && (xw_cfg.flags & XW_F_BLOCK) && blocked(r, &key)) {
@@ -494,6 +508,9 @@ static __always_inline int count_frame(struct xdp_md *ctx, struct xw_stats *stat
 			goto out;
 		}
 	}
+	/* One slot for IPv4, two for IPv6: family 4 or 6, read back from the slot. */
+	if (logged == XW_LOGGED)
+		stats->ring_head += (*(volatile __u8 *)&r->family >> 1) - 1;
 	outcome = logged;
 out:
 	/* stats in a register of its own: clang would else keep the address
@@ -519,7 +536,7 @@ static __always_inline int handle(struct xdp_md *ctx, const int features)
 {
 	__u32 key0 = 0;
 	struct xw_stats *stats = bpf_map_lookup_elem(&xw_stats, &key0);
-	struct xw_record scratch, *r;
+	struct xw_record scratch[2], *r; /* IPv6 takes two slots */
 	/* What xw_expr returned: a constant 0 in the default copy, where it costs nothing. */
 	__u32 expr = 0;
 
@@ -546,7 +563,7 @@ static __always_inline int handle(struct xdp_md *ctx, const int features)
 	/* Userspace sizes the ring for every possible CPU: only an object
 	 * loaded with a smaller ring takes this branch. */
 	if (unlikely(!r))
-		return count_frame(ctx, stats, &scratch, features, XW_NO_RING, expr);
+		return count_frame(ctx, stats, scratch, features, XW_NO_RING, expr);
 	return count_frame(ctx, stats, r, features, XW_LOGGED, expr);
 }
 

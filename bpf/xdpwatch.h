@@ -43,33 +43,55 @@ struct xw_stats {
 	__u64 outcome[XW_OUTCOMES];
 	__u64 bytes;      /* frame bytes of everything seen */
 	__u64 new_sources;/* inserts into xw_sources; minus live entries = evicted */
+	__u64 ring_head;  /* slots taken in this CPU's ring: the next record's
+			   * position (outcome[XW_LOGGED] counts records) */
 };
 
 #define XW_FAMILY_IPV4 4
 #define XW_FAMILY_IPV6 6
+/* The second slot of an IPv6 record: its `family` byte. */
+#define XW_FAMILY_IPV6_TAIL 0x16
 
-/* One logged packet. `seq` is the record's position in its CPU's ring (low 32
- * bits), written before the other fields: the reader checks it against the
- * position it expects, a second guard besides re-reading the head. */
+/* ICMP codes are small: this one says that no L4 header was read. */
+#define XW_CODE_NO_L4 0xff
+
+/* In `vlan`: a tag was there (its id, 0 included, in the low 12 bits). */
+#define XW_VLAN_TAGGED 0x1000
+
+/*
+ * One logged packet: one 32-byte slot for IPv4, two consecutive ones for IPv6
+ * (the second, family XW_FAMILY_IPV6_TAIL, holds the destination), so that
+ * IPv4 records cost bpftool and the reader half what IPv6 ones do. The first
+ * 16 bytes are the same for both families: the parsers write them without
+ * testing the family again. `seq` is the slot's position in its CPU's ring
+ * (low 32 bits), written before the other fields: the reader checks it
+ * against the position it expects, a second guard besides re-reading the
+ * head. A record at a page's last slot puts its tail in the page's spare slot
+ * (XW_PAGE_SLOTS), so that one page lookup always holds whole records.
+ */
 struct xw_record {
-	__u32 addr[4];   /* network byte order; IPv4 in addr[0], rest zero */
+	__u32 seq;
 	__u16 len;       /* frame length in bytes */
-	__u16 sport;     /* network byte order; 0 unless TCP/UDP */
-	__u16 dport;
 	__u8 proto;      /* IP protocol number (IPv6: the first header after fixed) */
 	__u8 family;     /* XW_FAMILY_* */
-	__u16 vlan;      /* outermost VLAN id, 0 when untagged */
-	__u16 _pad;
-	__u32 seq;
+	__u16 sport;     /* network byte order; 0 unless TCP/UDP */
+	__u16 dport;
+	__u16 vlan;      /* outermost tag: XW_VLAN_TAGGED | id; 0 when untagged */
+	__u8 flags;      /* TCP flags (header byte 13); ICMP/ICMPv6 type */
+	__u8 code;       /* ICMP/ICMPv6 code; XW_CODE_NO_L4 when the L4 header
+			  * was not read (a non-first fragment) */
+	__u32 addr[4];   /* network byte order. IPv4: source, destination, 0, 0;
+			  * IPv6: source, and in the tail slot the destination */
 };
 
 /* A page of records as the map declares it: plain words, so that bpftool
- * prints it as one compact array of numbers (its BTF says u32[]), several
- * times faster than it prints raw bytes. */
+ * prints it as one compact array of numbers. 128-bit words: bpftool prints
+ * each as one hex number, with a quarter of the calls u32 words take. */
 #define XW_RECORD_WORDS (sizeof(struct xw_record) / sizeof(__u32))
+#define XW_PAGE_SLOTS (XW_PAGE_RECORDS + 1)
 
 struct xw_page {
-	__u32 words[XW_PAGE_RECORDS * XW_RECORD_WORDS];
+	unsigned __int128 words[XW_PAGE_SLOTS * sizeof(struct xw_record) / 16];
 };
 
 /* Configuration, fixed when the program is loaded: userspace writes it into the

@@ -24,26 +24,35 @@ export const OUTCOMES = [
 ] as const;
 export type Outcome = (typeof OUTCOMES)[number];
 
+/**
+ * One 32-byte slot: a whole IPv4 record, or half an IPv6 one, whose second
+ * slot (family FAMILY_IPV6_TAIL) holds the destination at `addr`.
+ */
 export const RECORD = {
   size: 32,
-  addr: 0,
-  len: 16,
-  sport: 18,
-  dport: 20,
-  proto: 22,
-  family: 23,
-  vlan: 24,
-  seq: 28,
+  seq: 0,
+  len: 4,
+  proto: 6,
+  family: 7,
+  sport: 8,
+  dport: 10,
+  vlan: 12,
+  flags: 14,
+  code: 15,
+  addr: 16,
 } as const;
 
-export const PAGE_SIZE = RECORD.size * PAGE_RECORDS;
+/** Slots per page: the records, and a spare one for the tail of an IPv6 record in the last slot. */
+export const PAGE_SLOTS = PAGE_RECORDS + 1;
+export const PAGE_SIZE = RECORD.size * PAGE_SLOTS;
 
 export const STATS = {
-  size: 8 + 8 * OUTCOMES.length + 8 + 8,
+  size: 8 + 8 * OUTCOMES.length + 8 + 8 + 8,
   seen: 0,
   outcome: 8,
   bytes: 8 + 8 * OUTCOMES.length,
   newSources: 8 + 8 * OUTCOMES.length + 8,
+  ringHead: 8 + 8 * OUTCOMES.length + 16,
 } as const;
 
 export const CONFIG = {
@@ -106,27 +115,43 @@ export const CIDR_KEY = { size: 20, prefixlen: 0, addr: 4 } as const;
 
 export const FAMILY_IPV4 = 4;
 export const FAMILY_IPV6 = 6;
+export const FAMILY_IPV6_TAIL = 0x16;
+/** In a record's vlan: a tag was there; its id is the low 12 bits. */
+export const VLAN_TAGGED = 0x1000;
 
 export interface PacketRecord {
   family: 4 | 6;
   /** IPv4: 4 bytes; IPv6: 16 bytes, network order. */
   addr: Uint8Array;
+  dst: Uint8Array;
   len: number;
   proto: number;
   sport: number;
   dport: number;
-  vlan: number;
+  /** TCP flags (header byte 13), or ICMP's type; 0 otherwise. */
+  flags: number;
+  /** ICMP's code; 0 otherwise. */
+  code: number;
+  /** The outermost tag's id, undefined when untagged. */
+  vlan?: number;
   seq: number;
 }
 
 /**
- * bpftool prints a page as u32 words (its BTF type), in host order: on the
- * little-endian machines XDP runs on, byte `o` of a record is bits
- * 8 * (o % 4) of word o / 4. The readers below take a record where it lies,
- * at word `at` of a page, without copying it.
+ * Records as the reader hands them on (RecordBatch): BATCH_WORDS words each,
+ * the first slot as the kernel wrote it, then the IPv6 destination (the tail
+ * slot's address). An IPv4 record's destination is in its first slot.
  */
 export const RECORD_WORDS = RECORD.size / 4;
+export const BATCH_WORDS = RECORD_WORDS + 4;
+/** Word of a batch record where the IPv6 destination starts. */
+export const BATCH_DST6 = RECORD_WORDS;
 
+/**
+ * In host order (little-endian where XDP runs), byte `o` of a record is bits
+ * 8 * (o % 4) of word o / 4. The readers below take a record where it lies,
+ * at word `at` of a page or batch, without copying it.
+ */
 function u8(words: ArrayLike<number>, at: number, offset: number): number {
   return (words[at + (offset >> 2)]! >>> ((offset & 3) * 8)) & 0xff;
 }
@@ -146,30 +171,52 @@ export const recordProto = (w: ArrayLike<number>, at: number): number => u8(w, a
 export const recordLen = (w: ArrayLike<number>, at: number): number => u16(w, at, RECORD.len);
 export const recordSport = (w: ArrayLike<number>, at: number): number => be16(w, at, RECORD.sport);
 export const recordDport = (w: ArrayLike<number>, at: number): number => be16(w, at, RECORD.dport);
+/** VLAN_TAGGED | id, or 0 when untagged. */
 export const recordVlan = (w: ArrayLike<number>, at: number): number => u16(w, at, RECORD.vlan);
+export const recordFlags = (w: ArrayLike<number>, at: number): number => u8(w, at, RECORD.flags);
+export const recordCode = (w: ArrayLike<number>, at: number): number => u8(w, at, RECORD.code);
 export const recordSeq = (w: ArrayLike<number>, at: number): number => w[at + (RECORD.seq >> 2)]! >>> 0;
 /** Byte i of the source address (network order). */
 export const recordAddrByte = (w: ArrayLike<number>, at: number, i: number): number => u8(w, at, RECORD.addr + i);
+/** Byte i of the destination, in a batch record (network order). */
+export const recordDstByte = (w: ArrayLike<number>, at: number, family: number, i: number): number =>
+  family === FAMILY_IPV4 ? u8(w, at, RECORD.addr + 4 + i) : u8(w, at + BATCH_DST6, i);
 
-/** Decodes the record at word `at`; undefined for a slot never written. */
+/** Decodes the batch record at word `at` (BATCH_WORDS words); undefined for a slot never written. */
 export function decodeRecordWords(words: ArrayLike<number>, at: number): PacketRecord | undefined {
   const family = recordFamily(words, at);
   if (family !== FAMILY_IPV4 && family !== FAMILY_IPV6) return undefined;
+  const size = family === FAMILY_IPV4 ? 4 : 16;
+  const vlan = recordVlan(words, at);
   return {
     family,
-    addr: Uint8Array.from({ length: family === FAMILY_IPV4 ? 4 : 16 }, (_, i) => recordAddrByte(words, at, i)),
+    addr: Uint8Array.from({ length: size }, (_, i) => recordAddrByte(words, at, i)),
+    dst: Uint8Array.from({ length: size }, (_, i) => recordDstByte(words, at, family, i)),
     len: recordLen(words, at),
     proto: recordProto(words, at),
     sport: recordSport(words, at),
     dport: recordDport(words, at),
-    vlan: recordVlan(words, at),
+    flags: recordFlags(words, at),
+    code: recordCode(words, at),
+    ...(vlan & VLAN_TAGGED ? { vlan: vlan & 0x0fff } : {}),
     seq: recordSeq(words, at),
   };
 }
 
-/** Decodes the record at byte `offset` (a multiple of 4) of raw map bytes. */
+/**
+ * Decodes the record whose first slot is at byte `offset` (a multiple of 4)
+ * of raw ring bytes: an IPv6 record's tail is the slot after it.
+ */
 export function decodeRecord(bytes: Uint8Array, offset: number): PacketRecord | undefined {
-  return decodeRecordWords(new Uint32Array(bytes.buffer, bytes.byteOffset + offset, RECORD_WORDS), 0);
+  const slot = new Uint32Array(bytes.buffer, bytes.byteOffset + offset, RECORD_WORDS);
+  const words = new Uint32Array(BATCH_WORDS);
+  words.set(slot);
+  if (recordFamily(slot, 0) === FAMILY_IPV6 && offset + 2 * RECORD.size <= bytes.length) {
+    const tail = new Uint32Array(bytes.buffer, bytes.byteOffset + offset + RECORD.size, RECORD_WORDS);
+    if (recordFamily(tail, 0) !== FAMILY_IPV6_TAIL || recordSeq(tail, 0) !== (recordSeq(slot, 0) + 1) >>> 0) return undefined;
+    words.set(tail.subarray(RECORD.addr / 4, RECORD.addr / 4 + 4), BATCH_DST6);
+  }
+  return decodeRecordWords(words, 0);
 }
 
 export interface Stats {
@@ -177,6 +224,8 @@ export interface Stats {
   outcome: Record<Outcome, bigint>;
   bytes: bigint;
   newSources: bigint;
+  /** Slots the CPU's ring has taken: where its next record goes (outcome.logged counts records). */
+  ringHead: bigint;
 }
 
 export function emptyStats(): Stats {
@@ -185,6 +234,7 @@ export function emptyStats(): Stats {
     outcome: Object.fromEntries(OUTCOMES.map((o) => [o, 0n])) as Record<Outcome, bigint>,
     bytes: 0n,
     newSources: 0n,
+    ringHead: 0n,
   };
 }
 
@@ -197,6 +247,7 @@ export function decodeStats(bytes: Uint8Array): Stats {
   });
   stats.bytes = view.getBigUint64(STATS.bytes, true);
   stats.newSources = view.getBigUint64(STATS.newSources, true);
+  stats.ringHead = view.getBigUint64(STATS.ringHead, true);
   return stats;
 }
 
@@ -208,6 +259,7 @@ export function sumStats(perCpu: Stats[]): Stats {
     for (const o of OUTCOMES) total.outcome[o] += s.outcome[o];
     total.bytes += s.bytes;
     total.newSources += s.newSources;
+    total.ringHead += s.ringHead;
   }
   return total;
 }

@@ -1,9 +1,9 @@
 /** Turning decoded records into what people and scripts read. */
 import {
-  FAMILY_IPV4, FAMILY_IPV6, RECORD_WORDS, recordAddrByte, recordDport, recordFamily, recordLen, recordProto, recordSport, recordVlan, type Stats,
+  BATCH_WORDS, FAMILY_IPV4, FAMILY_IPV6, recordAddrByte, recordCode, recordDport, recordDstByte, recordFamily, recordFlags, recordLen, recordProto, recordSport,
+  recordVlan, VLAN_TAGGED, type Stats,
 } from "../bpf/layout";
 import { log } from "../log";
-import { formatAddress } from "../net/cidr";
 import type { ProgramCost } from "../xdp/cost";
 import type { RecordBatch } from "../xdp/reader";
 
@@ -48,18 +48,54 @@ export function localTime(ms: number, withMs = true): string {
   return withMs ? `${time}.${pad(d.getMilliseconds(), 3)}` : time;
 }
 
+/** TCP's flags as tcpdump prints them (print-tcp.c): in this order, ACK as `.`, none as `none`. */
+const TCP_FLAG_LETTERS: [number, string][] = [[0x01, "F"], [0x02, "S"], [0x04, "R"], [0x08, "P"], [0x20, "U"], [0x40, "E"], [0x80, "W"], [0x10, "."]];
+export function tcpFlags(flags: number): string {
+  const s = TCP_FLAG_LETTERS.filter(([bit]) => flags & bit).map(([, c]) => c).join("");
+  return s || "none";
+}
+
+/** ICMP and ICMPv6 type names as tcpdump prints them (print-icmp.c, print-icmp6.c); others as tcpdump's `type-#N`. */
+const ICMP_TYPES: Record<number, string> = {
+  0: "echo reply", 3: "unreachable", 4: "source quench", 5: "redirect", 8: "echo request", 9: "router advertisement",
+  10: "router solicitation", 11: "time exceeded", 12: "parameter problem", 13: "time stamp request", 14: "time stamp reply",
+  15: "information request", 16: "information reply", 17: "address mask request", 18: "address mask reply",
+};
+const ICMP6_TYPES: Record<number, string> = {
+  1: "destination unreachable", 2: "packet too big", 3: "time exceeded in-transit", 4: "parameter problem", 128: "echo request",
+  129: "echo reply", 130: "multicast listener query", 131: "multicast listener report", 132: "multicast listener done",
+  133: "router solicitation", 134: "router advertisement", 135: "neighbor solicitation", 136: "neighbor advertisement",
+  137: "redirect", 143: "multicast listener report v2",
+};
+export const icmpTypeName = (family: number, type: number): string =>
+  (family === FAMILY_IPV4 ? ICMP_TYPES : ICMP6_TYPES)[type] ?? `type-#${type}`;
+
+/** What the kernel program writes as the code of a packet whose L4 header it did not read (a non-first fragment). */
+const NO_L4_CODE = 0xff;
+
+/** ICMP in IPv4, ICMPv6 in IPv6, with its header read: type and code are known. */
+export function hasIcmp(family: number, proto: number, code: number): boolean {
+  return (family === FAMILY_IPV4 ? proto === 1 : proto === 58) && code !== NO_L4_CODE;
+}
+
 const utf8 = new TextEncoder();
 const bytesOf = (s: string) => utf8.encode(s);
 /** From the family to the length's digits, one copy: `","family":4,"proto":"udp","len":`, by family and protocol. */
 const FAMILY_PROTO_JSON = [FAMILY_IPV4, FAMILY_IPV6].map((f) =>
   Array.from({ length: 256 }, (_, p) => bytesOf(`","family":${f},"proto":${JSON.stringify(protoName(p))},"len":`)),
 );
-const PROTO_TEXT = Array.from({ length: 256 }, (_, p) => bytesOf(protoName(p)));
-const J = { sport: bytesOf(',"sport":'), dport: bytesOf(',"dport":'), vlan: bytesOf(',"vlan":') };
-const T = { gap: bytesOf("  "), arrow: bytesOf(" → "), bytes: bytesOf(" B"), vlan: bytesOf("  vlan ") };
-/** IPv4's widest address, then IPv6's: the human address column. */
-const V4_WIDTH = 15;
-const V6_WIDTH = 39;
+const FLAGS_JSON = Array.from({ length: 256 }, (_, f) => bytesOf(`,"flags":"${tcpFlags(f)}"`));
+const FLAGS_TEXT = Array.from({ length: 256 }, (_, f) => bytesOf(`Flags [${tcpFlags(f)}], length `));
+/** The human line's protocol part after `: `, for protocols with nothing more to say, by protocol. */
+const PROTO_TEXT = Array.from({ length: 256 }, (_, p) => bytesOf(`${p === 17 ? "UDP" : protoName(p)}, length `));
+const ICMP_TEXT = [FAMILY_IPV4, FAMILY_IPV6].map((f) =>
+  Array.from({ length: 256 }, (_, t) => bytesOf(f === FAMILY_IPV4 ? `ICMP ${icmpTypeName(f, t)}` : `ICMP6, ${icmpTypeName(f, t)}`)),
+);
+const J = {
+  dst: bytesOf('","dst":"'), sport: bytesOf(',"sport":'), dport: bytesOf(',"dport":'), vlan: bytesOf(',"vlan":'),
+  icmpType: bytesOf(',"icmp_type":'), icmpCode: bytesOf(',"icmp_code":'),
+};
+const T = { ip: bytesOf("IP "), ip6: bytesOf("IP6 "), to: bytesOf(" > "), colon: bytesOf(": "), vlan: bytesOf("vlan "), code: bytesOf(", code "), length: bytesOf(", length ") };
 
 /** Copies short runs: a loop beats a native call below a few dozen bytes. */
 function put(out: Uint8Array, pos: number, b: Uint8Array): number {
@@ -79,6 +115,56 @@ function putUint(out: Uint8Array, pos: number, n: number): number {
   return pos + digits;
 }
 
+const HEX_DIGITS = bytesOf("0123456789abcdef");
+
+/**
+ * An IPv6 address from its eight groups, as RFC 5952 (and ipaddr.js, and
+ * tcpdump) write it: lowercase, no leading zeros, the longest run of two or
+ * more zero groups (the first of equals) as `::`; an IPv4-mapped one as
+ * formatAddress shows it, dotted.
+ */
+function putIpv6(out: Uint8Array, pos: number, g: Uint16Array): number {
+  if (g[0] === 0 && g[1] === 0 && g[2] === 0 && g[3] === 0 && g[4] === 0 && g[5] === 0xffff) {
+    pos = putOctet(out, pos, g[6]! >> 8);
+    out[pos++] = 46;
+    pos = putOctet(out, pos, g[6]! & 0xff);
+    out[pos++] = 46;
+    pos = putOctet(out, pos, g[7]! >> 8);
+    out[pos++] = 46;
+    return putOctet(out, pos, g[7]! & 0xff);
+  }
+  let best = -1;
+  let bestLen = 1;
+  for (let i = 0; i < 8; ) {
+    if (g[i] !== 0) {
+      i++;
+      continue;
+    }
+    let j = i;
+    while (j < 8 && g[j] === 0) j++;
+    if (j - i > bestLen) {
+      best = i;
+      bestLen = j - i;
+    }
+    i = j;
+  }
+  for (let i = 0; i < 8; i++) {
+    if (i === best) {
+      out[pos++] = 58;
+      out[pos++] = 58;
+      i += bestLen - 1;
+      continue;
+    }
+    if (i > 0 && i !== best + bestLen) out[pos++] = 58;
+    const v = g[i]!;
+    if (v >= 0x1000) out[pos++] = HEX_DIGITS[v >> 12]!;
+    if (v >= 0x100) out[pos++] = HEX_DIGITS[(v >> 8) & 15]!;
+    if (v >= 0x10) out[pos++] = HEX_DIGITS[(v >> 4) & 15]!;
+    out[pos++] = HEX_DIGITS[v & 15]!;
+  }
+  return pos;
+}
+
 function putOctet(out: Uint8Array, pos: number, n: number): number {
   if (n >= 100) {
     out[pos++] = 48 + ((n / 100) | 0);
@@ -92,13 +178,13 @@ function putOctet(out: Uint8Array, pos: number, n: number): number {
 /**
  * Writes records as bytes, straight from the words the reader got: one NDJSON
  * record or one human line each, with no object or string per record. The
- * NDJSON is what JSON.stringify makes of {type, ts, iface, src, family,
- * proto, len, sport?, dport?, vlan?, cpu} (test/output/format.test.ts checks
- * it against that).
+ * NDJSON is what JSON.stringify makes of {type, ts, iface, src, dst, family,
+ * proto, len, sport?, dport?, flags?, icmp_type?, icmp_code?, vlan?, cpu}
+ * (test/output/format.test.ts checks it against that). The human line takes
+ * tcpdump -n's shapes: `IP src.sport > dst.dport: UDP, length N`, `Flags [S.]`
+ * for TCP, `ICMP echo request` (length is the frame's, as tcpdump -e shows it).
  */
 export class PacketEncoder {
-  /** The human address column: wide enough for IPv6 from its first address on, so columns stay put. */
-  private width = V4_WIDTH;
   private cpuTail: Uint8Array[] = [];
   private iface = "";
 
@@ -116,66 +202,91 @@ export class PacketEncoder {
 
   /** The most bytes encode() writes per record (an escaped name takes up to 3 bytes a character). */
   get maxRecordBytes(): number {
-    return 256 + this.iface.length * 3;
+    return 320 + this.iface.length * 3;
   }
 
   /** Writes records [from, to) of `batch` into `out` at `pos`, which has room for maxRecordBytes each; returns the end. */
   encode(batch: RecordBatch, from: number, to: number, out: Uint8Array, pos: number): number {
     const head = this.json
       ? bytesOf(`{"type":"packet","ts":"${new Date(batch.ts).toISOString()}","iface":${this.iface},"src":"`)
-      : bytesOf(`${localTime(batch.ts)}  `);
+      : bytesOf(`${localTime(batch.ts)} `);
     const w = batch.words;
     for (let i = from; i < to; i++) {
-      const at = i * RECORD_WORDS;
+      const at = i * BATCH_WORDS;
       const family = recordFamily(w, at);
       const proto = recordProto(w, at);
       const sport = recordSport(w, at);
       const dport = recordDport(w, at);
       const vlan = recordVlan(w, at);
+      const ports = hasPorts(proto, sport, dport);
       out.set(head, pos);
       pos += head.length;
-      const addrAt = pos;
-      pos = this.putAddress(out, pos, w, at, family);
       if (this.json) {
+        pos = this.putAddress(out, pos, w, at, family, false);
+        pos = this.putAddress(out, put(out, pos, J.dst), w, at, family, true);
         const tail = FAMILY_PROTO_JSON[family === FAMILY_IPV4 ? 0 : 1]![proto]!;
         out.set(tail, pos);
         pos = putUint(out, pos + tail.length, recordLen(w, at));
-        if (hasPorts(proto, sport, dport)) {
+        if (ports) {
           pos = putUint(out, put(out, pos, J.sport), sport);
           pos = putUint(out, put(out, pos, J.dport), dport);
+          if (proto === 6) pos = put(out, pos, FLAGS_JSON[recordFlags(w, at)]!);
+        } else if (hasIcmp(family, proto, recordCode(w, at))) {
+          pos = putUint(out, put(out, pos, J.icmpType), recordFlags(w, at));
+          pos = putUint(out, put(out, pos, J.icmpCode), recordCode(w, at));
         }
-        if (vlan) pos = putUint(out, put(out, pos, J.vlan), vlan);
+        if (vlan & VLAN_TAGGED) pos = putUint(out, put(out, pos, J.vlan), vlan & 0x0fff);
         pos = put(out, pos, this.cpuJson(batch.cpus[i]!));
       } else {
-        if (family !== FAMILY_IPV4) this.width = V6_WIDTH;
-        for (const end = addrAt + this.width; pos < end; ) out[pos++] = 32;
-        pos = put(out, pos, T.gap);
-        pos = put(out, pos, PROTO_TEXT[proto]!);
-        if (hasPorts(proto, sport, dport)) {
+        if (vlan & VLAN_TAGGED) {
+          pos = putUint(out, put(out, pos, T.vlan), vlan & 0x0fff);
           out[pos++] = 32;
-          pos = putUint(out, put(out, putUint(out, pos, sport), T.arrow), dport);
         }
-        pos = put(out, putUint(out, put(out, pos, T.gap), recordLen(w, at)), T.bytes);
-        if (vlan) pos = putUint(out, put(out, pos, T.vlan), vlan);
+        pos = put(out, pos, family === FAMILY_IPV4 ? T.ip : T.ip6);
+        pos = this.putAddress(out, pos, w, at, family, false);
+        if (ports) {
+          out[pos++] = 46;
+          pos = putUint(out, pos, sport);
+        }
+        pos = this.putAddress(out, put(out, pos, T.to), w, at, family, true);
+        if (ports) {
+          out[pos++] = 46;
+          pos = putUint(out, pos, dport);
+        }
+        pos = put(out, pos, T.colon);
+        if (ports && proto === 6) pos = put(out, pos, FLAGS_TEXT[recordFlags(w, at)]!);
+        else if (!ports && hasIcmp(family, proto, recordCode(w, at))) {
+          const code = recordCode(w, at);
+          pos = put(out, pos, ICMP_TEXT[family === FAMILY_IPV4 ? 0 : 1]![recordFlags(w, at)]!);
+          if (code) pos = putUint(out, put(out, pos, T.code), code);
+          pos = put(out, pos, T.length);
+        } else pos = put(out, pos, PROTO_TEXT[proto]!);
+        pos = putUint(out, pos, recordLen(w, at));
         out[pos++] = 10;
       }
     }
     return pos;
   }
 
-  private putAddress(out: Uint8Array, pos: number, w: Uint32Array, at: number, family: number): number {
+  private putAddress(out: Uint8Array, pos: number, w: Uint32Array, at: number, family: number, dst: boolean): number {
     if (family === FAMILY_IPV4) {
-      pos = putOctet(out, pos, recordAddrByte(w, at, 0));
+      const base = dst ? 4 : 0;
+      pos = putOctet(out, pos, recordAddrByte(w, at, base));
       for (let b = 1; b < 4; b++) {
         out[pos++] = 46;
-        pos = putOctet(out, pos, recordAddrByte(w, at, b));
+        pos = putOctet(out, pos, recordAddrByte(w, at, base + b));
       }
       return pos;
     }
-    const text = formatAddress(Uint8Array.from({ length: 16 }, (_, b) => recordAddrByte(w, at, b)));
-    for (let c = 0; c < text.length; c++) out[pos++] = text.charCodeAt(c);
-    return pos;
+    const g = this.groups;
+    for (let i = 0; i < 8; i++)
+      g[i] = dst
+        ? (recordDstByte(w, at, family, 2 * i) << 8) | recordDstByte(w, at, family, 2 * i + 1)
+        : (recordAddrByte(w, at, 2 * i) << 8) | recordAddrByte(w, at, 2 * i + 1);
+    return putIpv6(out, pos, g);
   }
+
+  private readonly groups = new Uint16Array(8);
 
   private cpuJson(cpu: number): Uint8Array {
     return (this.cpuTail[cpu] ??= bytesOf(`,"cpu":${cpu}}\n`));

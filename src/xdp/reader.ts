@@ -2,13 +2,17 @@
  * Reads the program's counters and per-CPU log rings through one bpftool
  * co-process. Each poll: the heads (the counters of the poll before, when they
  * showed records still unread), then the pages that hold new records and the
- * heads again, in one request. A record whose slot the kernel may have
- * rewritten during the copy (its position is no longer within one ring of the
- * new head) or whose sequence number is not the expected one is counted as
- * lost, never printed: what is printed is exact, and logged + lost = what the
- * kernel wrote.
+ * heads again, in one request. A record takes one slot (IPv4) or two (IPv6).
+ * A record whose slots the kernel may have rewritten during the copy (no
+ * longer within one ring of the new head) or whose sequence numbers are not
+ * the expected ones is lost, never printed: what is printed is exact, and
+ * lost is what the kernel counted as logged minus what was printed, per CPU,
+ * once the reader has caught up with that CPU's head (records, not slots).
  */
-import { decodeRecordWords, decodeStats, FAMILY_IPV4, FAMILY_IPV6, PAGE_RECORDS, RECORD_WORDS, recordFamily, recordSeq, sumStats, type PacketRecord, type Stats } from "../bpf/layout";
+import {
+  BATCH_DST6, BATCH_WORDS, decodeRecordWords, decodeStats, FAMILY_IPV4, FAMILY_IPV6, FAMILY_IPV6_TAIL, PAGE_RECORDS, PAGE_SLOTS, RECORD,
+  RECORD_WORDS, recordFamily, recordSeq, sumStats, type PacketRecord, type Stats,
+} from "../bpf/layout";
 import { XwError } from "../errors";
 import { dumpLine, lastHexEntry, lookupLine, parseMapEntries, parseWordPages, type MapEntry } from "../tools/bpftool";
 import { BpftoolBatch, type BatchTransport } from "../tools/bpftool-batch";
@@ -22,8 +26,9 @@ export interface LoggedPacket extends PacketRecord {
 }
 
 /**
- * The records one poll found, as the kernel wrote them: RECORD_WORDS words each,
- * in ring order per CPU. Valid until the reader's next poll, which reuses it.
+ * The records one poll found, in ring order per CPU: BATCH_WORDS words each,
+ * the first slot as the kernel wrote it, then an IPv6 record's destination.
+ * Valid until the reader's next poll, which reuses it.
  */
 export class RecordBatch {
   /** Records in `words`. */
@@ -42,7 +47,7 @@ export class RecordBatch {
     this.count = 0;
     this.ts = ts;
     if (this.cpus.length < n) {
-      this.words = new Uint32Array(n * RECORD_WORDS);
+      this.words = new Uint32Array(n * BATCH_WORDS);
       this.cpus = new Uint16Array(n);
     }
   }
@@ -50,7 +55,7 @@ export class RecordBatch {
   /** One record as an object: for tests and the few callers that want one. */
   packet(i: number): LoggedPacket {
     // Only records with a valid family are put in a batch.
-    return { ...decodeRecordWords(this.words, i * RECORD_WORDS)!, cpu: this.cpus[i]!, ts: this.ts };
+    return { ...decodeRecordWords(this.words, i * BATCH_WORDS)!, cpu: this.cpus[i]!, ts: this.ts };
   }
 }
 
@@ -81,9 +86,10 @@ export class Reader {
   private readonly statsLine: string;
   /** Records read from the rings and returned. */
   logged = 0;
-  /** Records the kernel wrote that were overwritten before they could be read. */
-  overwritten = 0;
-  /** Records each CPU's ring holds. */
+  private readonly loggedBy: number[];
+  /** Per CPU, records the kernel wrote that were overwritten before they could be read, as of the last time the reader caught up. */
+  private readonly lostBy: number[];
+  /** Slots each CPU's ring holds (an IPv4 record takes one, an IPv6 record two). */
   readonly ringRecords: number;
   private readonly pagesPerCpu: number;
   /** Heads of the last counters read, while they showed records not yet read; when they were read. */
@@ -104,6 +110,8 @@ export class Reader {
     transport?: BatchTransport,
   ) {
     this.consumed = new Array<number>(ring.cpus).fill(0);
+    this.loggedBy = new Array<number>(ring.cpus).fill(0);
+    this.lostBy = new Array<number>(ring.cpus).fill(0);
     this.rates = new Array<number>(ring.cpus).fill(0);
     this.pagesPerCpu = 1 << ring.shift;
     this.ringRecords = PAGE_RECORDS << ring.shift;
@@ -112,7 +120,12 @@ export class Reader {
     this.statsLine = lookupLine(pins.stats, 0);
   }
 
-  /** Records the last counters showed written and not yet read or counted lost. */
+  /** Records the kernel wrote that were overwritten before they could be read (exact once the reader has caught up). */
+  get overwritten(): number {
+    return this.lostBy.reduce((a, b) => a + b, 0);
+  }
+
+  /** Slots the last counters showed written and not yet read or passed over. */
   get backlog(): number {
     if (!this.heads) return 0;
     return this.heads.reduce((sum, head, cpu) => sum + Math.max(0, head - (this.consumed[cpu] ?? head)), 0);
@@ -144,7 +157,7 @@ export class Reader {
   }
 
   private noteHeads(perCpu: Stats[], at: number): number[] {
-    const heads = perCpu.slice(0, this.ring.cpus).map((s) => Number(s.outcome.logged));
+    const heads = perCpu.slice(0, this.ring.cpus).map((s) => Number(s.ringHead));
     if (this.heads && at > this.headsAt) heads.forEach((h, cpu) => (this.rates[cpu] = (h - this.heads![cpu]!) / (at - this.headsAt)));
     this.heads = heads;
     this.headsAt = at;
@@ -152,10 +165,22 @@ export class Reader {
   }
 
   /**
+   * Where the reader has passed a CPU's head, every record the kernel counted
+   * there was printed or lost: lost is the difference (records, however many
+   * slots each took). Counters and head come from one copy of the CPU's value.
+   */
+  private settle(perCpu: Stats[]): void {
+    this.heads?.forEach((head, cpu) => {
+      if (this.consumed[cpu]! >= head) this.lostBy[cpu] = Number(perCpu[cpu]!.outcome.logged) - this.loggedBy[cpu]!;
+    });
+  }
+
+  /**
    * The spans to read now, oldest first, at most REQUEST_PAGES pages in all.
    * Where the ring was lapped, or will be before bpftool gets there, reading
-   * starts past what the kernel will have rewritten by then (counted lost
-   * without fetching it).
+   * starts past what the kernel will have rewritten by then (lost without
+   * fetching it). The kernel writing at the head may touch the slot after it
+   * too (an IPv6 record's tail): the oldest safe slot is head - ring + 2.
    */
   private plan(heads: number[], now: number): Span[] {
     const pending = heads.map((head, cpu) => ({ cpu, head, from: this.consumed[cpu]! })).filter((p) => p.head > p.from);
@@ -163,8 +188,7 @@ export class Reader {
     let budget = REQUEST_PAGES;
     pending.forEach((p, i) => {
       const share = Math.max(1, Math.floor(budget / (pending.length - i)));
-      const from = Math.max(p.from, p.head - this.ringRecords + 1 + this.lapMargin(p.cpu, share, now));
-      this.overwritten += from - p.from;
+      const from = Math.max(p.from, p.head - this.ringRecords + 2 + this.lapMargin(p.cpu, share, now));
       this.consumed[p.cpu] = from;
       const first = Math.floor(from / PAGE_RECORDS);
       const last = Math.min(Math.ceil(p.head / PAGE_RECORDS), first + share);
@@ -195,6 +219,7 @@ export class Reader {
     if (!this.heads || this.backlog === 0) {
       before = (await this.readStats()).perCpu;
       this.noteHeads(before, performance.now());
+      this.settle(before);
     }
     const spans = this.plan(this.heads!, performance.now());
     const ts = Date.now();
@@ -212,7 +237,7 @@ export class Reader {
         if (!slotOf.has(key)) slotOf.set(key, slotOf.size);
       }
     const keys = [...slotOf.keys()];
-    const pageWords = PAGE_RECORDS * RECORD_WORDS;
+    const pageWords = PAGE_SLOTS * RECORD_WORDS;
     if (this.pages.length < keys.length * pageWords) this.pages = new Uint32Array(keys.length * pageWords);
 
     const lines = [...keys.map((k) => (this.pageLines[k] ??= lookupLine(this.pins.ring, k))), this.statsLine];
@@ -230,23 +255,49 @@ export class Reader {
     const after = this.noteHeads(afterStats, at);
 
     const batch = this.records;
+    const pages = this.pages;
     batch.reset(spans.reduce((n, s) => n + s.to - s.from, 0), ts);
+    const out = batch.words;
     for (const { cpu, from, to } of spans) {
-      const safeFrom = after[cpu]! - this.ringRecords + 1;
+      // Slots from here on were not rewritten while bpftool copied them (see plan).
+      const safeFrom = after[cpu]! - this.ringRecords + 2;
+      const before = batch.count;
       let pageBase = 0;
-      for (let pos = from; pos < to; pos++) {
-        if (pos === from || pos % PAGE_RECORDS === 0) pageBase = slotOf.get(this.pageKey(cpu, Math.floor(pos / PAGE_RECORDS)))! * pageWords;
+      let pageEnd = -1;
+      let pos = from;
+      while (pos < to) {
+        // A record from a page's last slot ends past the next page's first: pages are entered anywhere in their first two slots.
+        if (pos >= pageEnd) {
+          const page = Math.floor(pos / PAGE_RECORDS);
+          pageBase = slotOf.get(this.pageKey(cpu, page))! * pageWords;
+          pageEnd = (page + 1) * PAGE_RECORDS;
+        }
+        // An IPv6 record's tail is the next slot of the same page (its spare slot after the last).
         const w = pageBase + (pos % PAGE_RECORDS) * RECORD_WORDS;
-        const family = recordFamily(this.pages, w);
-        if (pos >= safeFrom && recordSeq(this.pages, w) === pos >>> 0 && (family === FAMILY_IPV4 || family === FAMILY_IPV6)) {
-          const into = batch.count * RECORD_WORDS;
-          for (let k = 0; k < RECORD_WORDS; k++) batch.words[into + k] = this.pages[w + k]!;
+        const family = recordFamily(pages, w);
+        const valid = pos >= safeFrom && recordSeq(pages, w) === pos >>> 0;
+        if (valid && family === FAMILY_IPV4) {
+          const into = batch.count * BATCH_WORDS;
+          for (let k = 0; k < RECORD_WORDS; k++) out[into + k] = pages[w + k]!;
           batch.cpus[batch.count++] = cpu;
-        } else this.overwritten++;
+          pos++;
+        } else if (valid && family === FAMILY_IPV6) {
+          const t = w + RECORD_WORDS;
+          if (recordFamily(pages, t) === FAMILY_IPV6_TAIL && recordSeq(pages, t) === (pos + 1) >>> 0) {
+            const into = batch.count * BATCH_WORDS;
+            for (let k = 0; k < RECORD_WORDS; k++) out[into + k] = pages[w + k]!;
+            for (let k = 0; k < 4; k++) out[into + BATCH_DST6 + k] = pages[t + RECORD.addr / 4 + k]!;
+            batch.cpus[batch.count++] = cpu;
+          }
+          pos += 2;
+        } else pos++; // a tail, or a slot rewritten: its record is lost, counted in settle()
       }
-      this.consumed[cpu] = to;
+      this.loggedBy[cpu] = this.loggedBy[cpu]! + batch.count - before;
+      // Past `to` when the last record read was an IPv6 one that began just before it.
+      this.consumed[cpu] = Math.max(to, pos);
     }
     this.logged += batch.count;
+    this.settle(afterStats);
     return { records: batch, stats: sumStats(afterStats) };
   }
 

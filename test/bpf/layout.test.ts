@@ -21,6 +21,12 @@ async function cLayout(): Promise<Record<string, number>> {
       ["record.family", "offsetof(struct xw_record, family)"],
       ["record.vlan", "offsetof(struct xw_record, vlan)"],
       ["record.seq", "offsetof(struct xw_record, seq)"],
+      ["record.flags", "offsetof(struct xw_record, flags)"],
+      ["record.code", "offsetof(struct xw_record, code)"],
+      ["stats.ringHead", "offsetof(struct xw_stats, ring_head)"],
+      ["pageSlots", "XW_PAGE_SLOTS"],
+      ["familyTail", "XW_FAMILY_IPV6_TAIL"],
+      ["vlanTagged", "XW_VLAN_TAGGED"],
       ["stats.size", "sizeof(struct xw_stats)"],
       ["stats.outcome", "offsetof(struct xw_stats, outcome)"],
       ["stats.bytes", "offsetof(struct xw_stats, bytes)"],
@@ -109,6 +115,12 @@ describe.skipIf(!compiler)("layout.ts matches bpf/xdpwatch.h as the C compiler l
     "record.family": layout.RECORD.family,
     "record.vlan": layout.RECORD.vlan,
     "record.seq": layout.RECORD.seq,
+    "record.flags": layout.RECORD.flags,
+    "record.code": layout.RECORD.code,
+    "stats.ringHead": layout.STATS.ringHead,
+    pageSlots: layout.PAGE_SLOTS,
+    familyTail: layout.FAMILY_IPV6_TAIL,
+    vlanTagged: layout.VLAN_TAGGED,
     "stats.size": layout.STATS.size,
     "stats.outcome": layout.STATS.outcome,
     "stats.bytes": layout.STATS.bytes,
@@ -156,17 +168,41 @@ describe("decoding", () => {
   test("an IPv4 record", () => {
     const bytes = new Uint8Array(layout.RECORD.size * 2);
     const off = layout.RECORD.size;
-    bytes.set([198, 18, 0, 7], off + layout.RECORD.addr);
+    bytes.set([198, 18, 0, 7, 198, 18, 0, 8], off + layout.RECORD.addr);
     new DataView(bytes.buffer).setUint16(off + layout.RECORD.len, 1500, true);
     new DataView(bytes.buffer).setUint16(off + layout.RECORD.sport, 443, false);
     new DataView(bytes.buffer).setUint16(off + layout.RECORD.dport, 51000, false);
     bytes[off + layout.RECORD.proto] = 6;
     bytes[off + layout.RECORD.family] = 4;
-    new DataView(bytes.buffer).setUint16(off + layout.RECORD.vlan, 42, true);
+    new DataView(bytes.buffer).setUint16(off + layout.RECORD.vlan, layout.VLAN_TAGGED | 42, true);
+    bytes[off + layout.RECORD.flags] = 0x12;
     new DataView(bytes.buffer).setUint32(off + layout.RECORD.seq, 0xfffffffe, true);
     expect(layout.decodeRecord(bytes, off)).toEqual({
-      family: 4, addr: new Uint8Array([198, 18, 0, 7]), len: 1500, proto: 6, sport: 443, dport: 51000, vlan: 42, seq: 0xfffffffe,
+      family: 4, addr: new Uint8Array([198, 18, 0, 7]), dst: new Uint8Array([198, 18, 0, 8]), len: 1500, proto: 6, sport: 443, dport: 51000,
+      flags: 0x12, code: 0, vlan: 42, seq: 0xfffffffe,
     });
+    // Untagged: no vlan at all; tagged with id 0: vlan 0.
+    new DataView(bytes.buffer).setUint16(off + layout.RECORD.vlan, 0, true);
+    expect(layout.decodeRecord(bytes, off)).not.toHaveProperty("vlan");
+    new DataView(bytes.buffer).setUint16(off + layout.RECORD.vlan, layout.VLAN_TAGGED, true);
+    expect(layout.decodeRecord(bytes, off)?.vlan).toBe(0);
+  });
+
+  test("an IPv6 record: two slots, the destination in the second; whole or nothing", () => {
+    const bytes = new Uint8Array(layout.RECORD.size * 2);
+    const view = new DataView(bytes.buffer);
+    view.setUint32(layout.RECORD.seq, 9, true);
+    bytes[layout.RECORD.family] = 6;
+    bytes[layout.RECORD.proto] = 58;
+    bytes[layout.RECORD.flags] = 128;
+    bytes.set([0x20, 0x01, 0x0d, 0xb8], layout.RECORD.addr);
+    view.setUint32(layout.RECORD.size + layout.RECORD.seq, 10, true);
+    bytes[layout.RECORD.size + layout.RECORD.family] = layout.FAMILY_IPV6_TAIL;
+    bytes.set([0x20, 0x01, 0x0d, 0xb9], layout.RECORD.size + layout.RECORD.addr);
+    const r = layout.decodeRecord(bytes, 0);
+    expect([r?.addr.slice(0, 4), r?.dst.slice(0, 4), r?.flags, r?.seq]).toEqual([new Uint8Array([0x20, 1, 0x0d, 0xb8]), new Uint8Array([0x20, 1, 0x0d, 0xb9]), 128, 9]);
+    view.setUint32(layout.RECORD.size + layout.RECORD.seq, 11, true);
+    expect(layout.decodeRecord(bytes, 0)).toBeUndefined();
   });
 
   test("a slot never written is no record", () => {

@@ -2,7 +2,7 @@ import { describe, expect, test } from "bun:test";
 import { PAGE_RECORDS } from "../../src/bpf/layout";
 import { Reader, REQUEST_PAGES } from "../../src/xdp/reader";
 import type { Ring } from "../../src/xdp/program";
-import { FakeBpftool, PINS, sourceOf } from "./fake-bpftool";
+import { dest6Of, FakeBpftool, PINS, source6Of, sourceOf } from "./fake-bpftool";
 
 const RING: Ring = { cpus: 2, shift: 5 };
 const RING_RECORDS = PAGE_RECORDS << RING.shift;
@@ -12,22 +12,33 @@ function setup(ring = RING) {
   return { bpftool, reader: new Reader(PINS, ring, bpftool) };
 }
 
+interface Seen {
+  cpu: number;
+  src: string;
+  dst: string;
+  family: number;
+  seq: number;
+}
+
 /** Polls until nothing is left, as watch does at the end; every record printed, by CPU. */
 async function drain(reader: Reader) {
-  const seen: { cpu: number; src: string; seq: number }[] = [];
+  const seen: Seen[] = [];
   do {
     const { records } = await reader.poll();
     for (let i = 0; i < records.count; i++) {
       const p = records.packet(i);
-      seen.push({ cpu: p.cpu, src: p.addr.join("."), seq: p.seq });
+      seen.push({ cpu: p.cpu, src: p.addr.join("."), dst: p.dst.join("."), family: p.family, seq: p.seq });
     }
   } while (reader.backlog > 0);
   return seen;
 }
 
-/** Printed records are exactly the kernel's: source and sequence agree with the position. */
-function expectGenuine(seen: { cpu: number; src: string; seq: number }[]) {
-  for (const r of seen) expect(r.src).toBe(sourceOf(r.cpu, r.seq));
+/** Printed records are exactly the kernel's: addresses and sequence agree with the position. */
+function expectGenuine(seen: Seen[]) {
+  for (const r of seen) {
+    if (r.family === 4) expect([r.src, r.dst]).toEqual([sourceOf(r.cpu, r.seq), "198.18.0.254"]);
+    else expect([r.src, r.dst]).toEqual([source6Of(r.cpu, r.seq).join("."), dest6Of(r.cpu, r.seq).join(".")]);
+  }
 }
 
 const pageLookups = (lines: string[]) => lines.filter((l) => l.includes(PINS.ring)).length;
@@ -73,11 +84,11 @@ describe("Reader on canned bpftool answers", () => {
     bpftool.write(0, 3 * RING_RECORDS + 7);
     const seen = await drain(reader);
     const head = 3 * RING_RECORDS + 7;
-    // The ring's worth that is still there is read (but for the slot the kernel writes next), nothing older is asked for.
-    expect(seen.map((r) => r.seq)).toEqual(Array.from({ length: RING_RECORDS - 1 }, (_, i) => head - RING_RECORDS + 1 + i));
+    // The ring's worth that is still there is read (but for the two slots the kernel may write next), nothing older is asked for.
+    expect(seen.map((r) => r.seq)).toEqual(Array.from({ length: RING_RECORDS - 2 }, (_, i) => head - RING_RECORDS + 2 + i));
     expect(pageLookups(bpftool.requests.at(-1)!)).toBe(RING_RECORDS / PAGE_RECORDS);
     expectGenuine(seen);
-    expect([reader.logged, reader.overwritten]).toEqual([RING_RECORDS - 1, head - RING_RECORDS + 1]);
+    expect([reader.logged, reader.overwritten]).toEqual([RING_RECORDS - 2, head - RING_RECORDS + 2]);
   });
 
   test("a ring that fills fast is read from where the writer will not reach first", async () => {
@@ -94,7 +105,7 @@ describe("Reader on canned bpftool answers", () => {
     expect(seen.map((r) => r.seq)).toEqual(Array.from({ length: seen.length }, (_, i) => head - seen.length + i));
     expect(pageLookups(bpftool.requests.at(-1)!)).toBeLessThan(RING_RECORDS / PAGE_RECORDS);
     expectGenuine(seen);
-    expect(reader.logged + reader.overwritten).toBe(head);
+    expect(reader.logged + reader.overwritten).toBe(bpftool.records[0]!);
   });
 
   test("records the kernel overwrites while bpftool reads are lost, never printed", async () => {
@@ -107,13 +118,13 @@ describe("Reader on canned bpftool answers", () => {
     };
     const first = await reader.poll();
     bpftool.onLine = () => undefined;
-    const seen = [...Array(first.records.count).keys()].map((i) => first.records.packet(i)).map((p) => ({ cpu: p.cpu, src: p.addr.join("."), seq: p.seq }));
+    const seen: Seen[] = [...Array(first.records.count).keys()].map((i) => first.records.packet(i)).map((p) => ({ cpu: p.cpu, src: p.addr.join("."), dst: p.dst.join("."), family: p.family, seq: p.seq }));
     seen.push(...(await drain(reader)));
     expectGenuine(seen);
     expect(new Set(seen.map((r) => r.seq)).size).toBe(seen.length);
     expect(reader.logged).toBe(seen.length);
     expect(reader.overwritten).toBeGreaterThan(0);
-    expect(reader.logged + reader.overwritten).toBe(bpftool.heads[0]!);
+    expect(reader.logged + reader.overwritten).toBe(bpftool.records[0]!);
   });
 
   test("a slot whose sequence number is not the expected one is lost", async () => {
@@ -123,6 +134,39 @@ describe("Reader on canned bpftool answers", () => {
     const seen = await drain(reader);
     expect(seen.map((r) => r.seq)).toEqual([0, 1, 2, 3, 5, 6, 7, 8, 9]);
     expect([reader.logged, reader.overwritten]).toEqual([9, 1]);
+  });
+
+  test("IPv6 records take two slots, one across each page's end into its spare slot; lost and logged count records", async () => {
+    const { bpftool, reader } = setup({ cpus: 1, shift: 5 });
+    bpftool.write(0, 1);
+    bpftool.write(0, 300, 6);
+    bpftool.write(0, 5);
+    const seen = await drain(reader);
+    expect(seen.map((r) => r.seq)).toEqual([0, ...Array.from({ length: 300 }, (_, i) => 1 + 2 * i), ...[601, 602, 603, 604, 605]]);
+    expect(seen.filter((r) => r.family === 6).length).toBe(300);
+    expectGenuine(seen);
+    expect([reader.logged, reader.overwritten]).toEqual([306, 0]);
+  });
+
+  test("an IPv6 record whose second slot was rewritten is lost whole, and counts one", async () => {
+    const { bpftool, reader } = setup({ cpus: 1, shift: 5 });
+    bpftool.write(0, 10, 6);
+    bpftool.corrupt(0, 7, true); // the tail of the record at slot 6
+    bpftool.corrupt(0, 12); // the head of the record at slot 12
+    const seen = await drain(reader);
+    expect(seen.map((r) => r.seq)).toEqual([0, 2, 4, 8, 10, 14, 16, 18]);
+    expectGenuine(seen);
+    expect([reader.logged, reader.overwritten]).toEqual([8, 2]);
+  });
+
+  test("a lapped ring of IPv6 and IPv4 records: every record printed is whole and genuine, logged + lost = records written", async () => {
+    const { bpftool, reader } = setup({ cpus: 1, shift: 5 });
+    for (let i = 0; i < 3000; i++) bpftool.write(0, 1, i % 3 === 0 ? 4 : 6);
+    const seen = await drain(reader);
+    expectGenuine(seen);
+    expect(seen.length).toBeGreaterThan(RING_RECORDS / 2 - 10);
+    expect(reader.logged).toBe(seen.length);
+    expect(reader.logged + reader.overwritten).toBe(bpftool.records[0]!);
   });
 
   test("a backlog larger than one request is read in bounded requests, one round trip each", async () => {
