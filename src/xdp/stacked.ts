@@ -15,7 +15,7 @@ import * as bpftool from "../tools/bpftool";
 import * as ip from "../tools/ip";
 import { stackedDevices, sysfsIsOurs } from "./iface";
 import { isAlive, RUN_DIR } from "./owner";
-import { PIN_ROOT } from "./pins";
+import { PIN_ROOT, removeIfEmpty } from "./pins";
 
 export function describeProg(p: ip.AttachedProgram): string {
   return `id ${p.id}${p.name ? `, name ${p.name}` : ""}${p.tag ? `, tag ${p.tag}` : ""}, ${p.mode} mode`;
@@ -61,6 +61,8 @@ export async function withStackLock<T>(netns: string, fn: () => Promise<T>): Pro
     return await fn();
   } finally {
     rmSync(file, { force: true });
+    removeIfEmpty(dir);
+    removeIfEmpty(RUN_DIR);
   }
 }
 
