@@ -6,7 +6,8 @@
  */
 import { XwError } from "../errors";
 import * as ip from "../tools/ip";
-import { releaseAll, inspectHook, type Released } from "./hook";
+import { inspectHook, keptReplacedError } from "./hook";
+import { releaseAll, type Released } from "./release";
 import { currentNetns } from "./iface";
 import { readOwner, releaseOwner } from "./owner";
 import { hasPins, pinnedIfaces, removePins } from "./pins";
@@ -40,11 +41,7 @@ export async function detachInterface(iface: string): Promise<DetachResult> {
   if (state.ours) {
     released = await releaseAll({ ref: state.ref, progId: state.ours.id, pins: state.pins });
   } else if (state.replaced) {
-    // Ours was replaced by someone since: putting the other back would remove theirs.
-    const r = state.replaced;
-    throw new XwError(`the program --force replaced on ${iface} (id ${r.id}) is still pinned at ${r.pin}, and xdpwatch's program is no longer attached there`, {
-      hint: `\`ip link set dev ${iface} ${r.mode === "native" ? "xdpdrv" : "xdpgeneric"} pinned ${r.pin}\` puts it back; \`rm -r ${state.pins.dir}\` lets it go`,
-    });
+    throw keptReplacedError(state, state.replaced);
   } else removePins(state.pins);
   if (owner) releaseOwner(owner, true);
   return { ...released, removedPins, leftAlone: state.foreign };

@@ -11,7 +11,7 @@ import { log } from "../log";
 import * as bpftool from "../tools/bpftool";
 import * as ip from "../tools/ip";
 import { currentNetns, type IfaceRef } from "./iface";
-import { belowUpper, describeProg, refuseBelowProgram, withStackLock } from "./stacked";
+import { describeProg, refuseBelowProgram } from "./stacked";
 import { claimOwner, readOwner, recordProgram, releaseOwner, type Owner, type OwnerCommand } from "./owner";
 import { embeddedTags, loadPinned, possibleCpus, ringFor, type LoadOptions, type Ring } from "./program";
 import { ensureBpffs, findPins, hasPins, pinsFor, removePins, type Pins } from "./pins";
@@ -129,11 +129,24 @@ async function inspectForClaim(iface: string, force: boolean, command: OwnerComm
       });
   }
   await refuseBelowProgram(iface);
+  if (state.strayPins && state.replaced) throw keptReplacedError(state, state.replaced);
   if (state.strayPins) {
     log.info(`removing stale xdpwatch pins at ${state.pins.dir} (no program of ours is attached)`);
     removePins(state.pins);
   }
   return state;
+}
+
+/**
+ * Our pins still keep a program --force replaced, but ours is no longer on
+ * the hook (someone replaced it): putting the other back would remove theirs,
+ * and removing the pins would let it go. The user decides.
+ */
+export function keptReplacedError(state: Pick<HookState, "link" | "pins">, r: Replaced): XwError {
+  const { link, pins } = state;
+  return new XwError(`the program --force replaced on ${link.ifname} (id ${r.id}) is still pinned at ${r.pin}, and xdpwatch's program is no longer attached there`, {
+    hint: `\`ip link set dev ${link.ifname} ${r.mode === "native" ? "xdpdrv" : "xdpgeneric"} pinned ${r.pin}\` puts it back; \`rm -r ${pins.dir}\` lets it go`,
+  });
 }
 
 /** Our program on an interface, from attach until it is given back. */
@@ -240,77 +253,4 @@ function attachHint(err: ip.AttachError, iface: string): string | undefined {
     return `it is the MTU, not the driver: lower it on ${where} (ip link set dev IF mtu 1500), or use --mode generic`;
   }
   return err.mode === "native" ? "this driver may not support native XDP: try --mode generic" : undefined;
-}
-
-/** What giving the hook back did. */
-export interface Released {
-  /** Our program was attached and is now off the hook. */
-  detached: boolean;
-  /** The program --force replaced, back where it was. */
-  restored?: Replaced;
-  /** The interface is no longer in this namespace: nothing could be done there. */
-  gone?: boolean;
-}
-
-/**
- * Takes our program off the interface (by ifindex: the name may have changed),
- * putting back what --force replaced, in its mode, in one step. Leaves the
- * hook alone when our program is no longer the one attached.
- */
-export function releaseHook(ref: IfaceRef, progId: number, pins: Pins): Promise<Released> {
-  return withStackLock(ref.netns, () => release(ref, progId, pins));
-}
-
-async function release(ref: IfaceRef, progId: number, pins: Pins): Promise<Released> {
-  const link = await linkByIfindex(ref.ifindex);
-  const replaced = await findReplaced(pins);
-  if (!link) {
-    if (replaced) throw new XwError(`${ref.name} is gone: the program --force replaced there (id ${replaced.id}) cannot be put back`);
-    return { detached: false, gone: true };
-  }
-  const ours = link.xdp.find((p) => p.id === progId);
-  if (!ours || !ip.isXdpMode(ours.mode)) {
-    // Putting it back now would remove whatever replaced ours: that is for the user to decide.
-    if (replaced)
-      throw new XwError(
-        `the program --force replaced on ${link.ifname} (id ${replaced.id}) was not put back: ours was itself replaced since (${link.xdp.map(describeProg).join("; ") || "nothing attached"})`,
-        { hint: `it is kept pinned at ${replaced.pin}: \`ip link set dev ${link.ifname} ${replaced.mode === "native" ? "xdpdrv" : "xdpgeneric"} pinned ${replaced.pin}\` puts it back, \`rm ${replaced.pin}\` lets it go` },
-      );
-    return { detached: false };
-  }
-  const mode = ours.mode;
-  const swap = replaced
-    ? () => ip.attachXdp(link.ifname, replaced.mode, replaced.pin, { replace: true })
-    : () => ip.detachXdp(link.ifname, mode);
-  await belowUpper(link.ifname, ref.netns, swap);
-  if (replaced) {
-    rmSync(replaced.pin, { force: true });
-    log.success(`put back the XDP program --force replaced on ${link.ifname} (id ${replaced.id}, ${replaced.mode} mode)`);
-  }
-  return { detached: true, restored: replaced };
-}
-
-/**
- * Gives everything back: the hook, the pins, the owner file. When a replaced
- * program could not be put back on an interface that still exists, its pins
- * stay (the kernel keeps it) so that `xdpwatch detach` can try again, and this
- * throws.
- */
-export async function releaseAll(att: Pick<Attached, "ref" | "progId" | "pins"> & { owner?: Owner }, offHook = false): Promise<Released> {
-  try {
-    const released = offHook ? { detached: true } : await releaseHook(att.ref, att.progId, att.pins);
-    removePins(att.pins);
-    return released;
-  } catch (err) {
-    const gone = (await linkByIfindex(att.ref.ifindex)) === undefined;
-    const replaced = await findReplaced(att.pins);
-    if (gone || !replaced) removePins(att.pins);
-    if (err instanceof XwError && err.hint) throw err;
-    const what = replaced ? `put back the XDP program --force replaced (id ${replaced.id})` : "detach xdpwatch";
-    throw new XwError(`could not ${what} on ${att.ref.name}: ${(err as Error).message}`, {
-      hint: gone ? "the interface is gone" : `\`xdpwatch detach --iface ${att.ref.name}\` tries again${replaced ? ` (it is kept pinned under ${att.pins.dir})` : ""}`,
-    });
-  } finally {
-    if (att.owner) releaseOwner(att.owner);
-  }
 }

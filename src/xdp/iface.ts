@@ -92,19 +92,13 @@ export function readIfindex(name: string): number | undefined {
   }
 }
 
-/** The devices directly above and below an interface (bridge and port, macvlan or VLAN and parent), from sysfs. */
-export function stackedDevices(name: string): { upper: string[]; lower: string[] } {
-  const upper: string[] = [];
-  const lower: string[] = [];
+/** The devices directly above an interface (its bridge, VLANs and macvlans on it), from sysfs. */
+export function upperDevicesInSysfs(name: string): string[] {
   try {
-    for (const entry of readdirSync(`/sys/class/net/${name}`)) {
-      if (entry.startsWith("upper_")) upper.push(entry.slice("upper_".length));
-      else if (entry.startsWith("lower_")) lower.push(entry.slice("lower_".length));
-    }
+    return readdirSync(`/sys/class/net/${name}`).filter((e) => e.startsWith("upper_")).map((e) => e.slice("upper_".length));
   } catch {
-    // gone: nothing stacked
+    return []; // gone: nothing stacked
   }
-  return { upper, lower };
 }
 
 /** An interface of this namespace by name, from sysfs; undefined when there is none. */

@@ -9,7 +9,8 @@ import { log, withProgress } from "../log";
 import type { Stats } from "../bpf/layout";
 import { accounting, logSummary, summaryRecord } from "../output/format";
 import type { DataOut } from "../output/stdout";
-import { attachProgram, linkByIfindex, releaseAll, releaseHook, type Attached, type AttachOptions } from "./hook";
+import { attachProgram, linkByIfindex, type Attached, type AttachOptions } from "./hook";
+import { finishRelease, releaseAll, releaseHook } from "./release";
 import { namesInNetns } from "./iface";
 import * as ip from "../tools/ip";
 import { enableStats, programCost } from "./cost";
@@ -91,7 +92,8 @@ export async function runSession(opts: SessionOptions, makeLoop: (s: Session) =>
   let attached: Attached | undefined;
   let reader: Reader | undefined;
   let timer: Timer | undefined;
-  let offHook = false;
+  let released = false;
+  let releaseError: unknown;
   const started = performance.now();
   try {
     if (opts.stats) restoreStats = enableStats();
@@ -111,13 +113,12 @@ export async function runSession(opts: SessionOptions, makeLoop: (s: Session) =>
       if (wait > 0) await stop.sleep(wait);
     }
     // Off the hook before the last read: its counters then no longer move. A program
-    // that cannot be put back fails the run, after the summary.
-    let releaseError: unknown;
-    const released = await releaseHook(att.ref, att.progId, att.pins).catch((err: unknown) => {
+    // that cannot be put back fails the run, after the summary (finishRelease throws it).
+    released = true;
+    const done = await releaseHook(att.ref, att.progId, att.pins).catch((err: unknown) => {
       releaseError = err;
       return undefined;
     });
-    offHook = released !== undefined;
     const stats = await loop.final();
     const cost = await programCost(att.progId);
     const record = summaryRecord(
@@ -128,15 +129,14 @@ export async function runSession(opts: SessionOptions, makeLoop: (s: Session) =>
     if (opts.json) opts.out.write([JSON.stringify(record)]);
     logSummary(record);
     if (stop.reason === "interface gone") throw new XwError(stop.detail ?? `${opts.iface} went away`);
-    if (releaseError) throw releaseError;
-    if (released?.gone) log.warn(`${att.ref.name} went away while stopping: nothing left to detach there`);
+    if (done?.gone) log.warn(`${att.ref.name} went away while stopping: nothing left to detach there`);
   } finally {
     clearTimeout(timer);
     await reader?.close();
     // A second Ctrl-C during clean-up must not cut it short: the handlers stay until the end.
-    // The hook is free by now unless the run failed (then it is released here, once); pins and owner file go.
+    // The hook was released above unless the run failed before (then here); either way once.
     try {
-      if (attached) await releaseAll(attached, offHook);
+      if (attached) await (released ? finishRelease(attached, releaseError) : releaseAll(attached));
     } finally {
       restoreStats();
       for (const sig of signals) process.off(sig, onSignal);

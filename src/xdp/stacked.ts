@@ -13,7 +13,7 @@ import { XwError } from "../errors";
 import { log } from "../log";
 import * as bpftool from "../tools/bpftool";
 import * as ip from "../tools/ip";
-import { stackedDevices, sysfsIsOurs } from "./iface";
+import { sysfsIsOurs, upperDevicesInSysfs } from "./iface";
 import { isAlive, RUN_DIR } from "./owner";
 import { PIN_ROOT, removeIfEmpty } from "./pins";
 
@@ -23,7 +23,7 @@ export function describeProg(p: ip.AttachedProgram): string {
 
 /** The devices directly above: from sysfs when it shows this namespace, else from netlink. */
 async function upperDevices(iface: string): Promise<string[]> {
-  return sysfsIsOurs() ? stackedDevices(iface).upper : ip.upperDevices(iface);
+  return sysfsIsOurs() ? upperDevicesInSysfs(iface) : ip.upperDevices(iface);
 }
 
 /** Refuses to start below a device that has a program, before trying, naming it. */

@@ -142,6 +142,9 @@ describe.skipIf(!kernelReady)("filters and --block on a real veth pair", () => {
     ["top", ["--interval", "0"], /--interval must be a number of seconds greater than 0/],
     ["top", ["--limit", "0"], /--limit must be a whole number from 1 to 16384/],
     ["watch", ["--prometheus-file", "/nonexistent-xw/x.prom"], /--prometheus-file: directory \/nonexistent-xw does not exist/],
+    ["top", ["--by", "port"], /--by: "port" is not a key/],
+    ["top", ["--by", "src/40"], /an IPv4 prefix is 0 to 32 bits, not 40/],
+    ["attach", ["--by", "proto/8"], /only src and dst take a prefix/],
   ])("%s %p: exit 2, one error line, nothing attached", async (cmd, args, message) => {
     const r = await xdpwatch([cmd, "-i", lab.veth.host, ...args]);
     expect(r.code).toBe(2);

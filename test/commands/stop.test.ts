@@ -246,6 +246,11 @@ describe.skipIf(!kernelReady)("--force puts back what it replaced, however the r
     const detach = await xdpwatch(["detach", "-i", iface]);
     expect(detach.code).toBe(1);
     expect(detach.stderr).toContain(`is still pinned at`);
+    // A new run must not clear those pins as stale either.
+    const again = await xdpwatch(["watch", "-i", iface, "--force", "--duration", "0.3"]);
+    expect(again.code).toBe(1);
+    expect(again.stderr).toContain(`is still pinned at`);
+    expect((await sh(["bpftool", "prog", "show", "id", String(other)])).code).toBe(0);
     await sh(["rm", "-r", pinsOf(iface)!.dir]);
   }, 30_000);
 

@@ -198,22 +198,3 @@ describe("parseBy", () => {
     }
   });
 });
-
-describe.skipIf(!kernelReady)("bad --by on the command line", () => {
-  const lab = useVeth();
-
-  test.each([
-    ["top", ["--by", "port"], /--by: "port" is not a key/],
-    ["top", ["--by", "src/40"], /an IPv4 prefix is 0 to 32 bits, not 40/],
-    ["attach", ["--by", "proto/8"], /only src and dst take a prefix/],
-  ])("%s %p: exit 2, one error line, nothing attached", async (cmd, args, message) => {
-    const r = await xdpwatch([cmd, "-i", lab.veth.host, ...args]);
-    expect(r.code).toBe(2);
-    const lines = r.stderr.trimEnd().split("\n");
-    expect(lines[0]).toMatch(/^xdpwatch: error: /);
-    expect(lines[0]).toMatch(message);
-    expect(lines.slice(1).every((l) => l.startsWith("xdpwatch: hint: "))).toBe(true);
-    expect(lines.length).toBeLessThanOrEqual(2);
-    expect(r.stdout).toBe("");
-  });
-});
