@@ -25,7 +25,7 @@
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 /* The smallest ring xdpwatch itself uses (RING_SHIFT_MIN in src/xdp/program.ts). */
-#define MINIMAL_RING_SHIFT 5
+#define MINIMAL_RING_SHIFT 3
 
 /* As in xdpwatch.c: 2-byte aligned, so the ethertype is one 16-bit load. */
 struct eth_hdr {

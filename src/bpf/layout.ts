@@ -4,9 +4,9 @@
  * fails when an offset here disagrees with the C compiler's.
  */
 
-export const PAGE_SHIFT = 7;
+export const PAGE_SHIFT = 9;
 export const PAGE_RECORDS = 1 << PAGE_SHIFT;
-export const RING_SHIFT_DEFAULT = 7;
+export const RING_SHIFT_DEFAULT = 5;
 /** The global in the object's .rodata that holds struct xw_config. */
 export const CONFIG_SYMBOL = "xw_cfg";
 export const SOURCES_MAX = 16384;

@@ -3,6 +3,7 @@ import {
   BATCH_WORDS, FAMILY_IPV4, FAMILY_IPV6, recordAddrByte, recordCode, recordDport, recordDstByte, recordFamily, recordFlags, recordLen, recordProto, recordSport,
   recordVlan, VLAN_TAGGED, type Stats,
 } from "../bpf/layout";
+import { noFTL } from "bun:jsc";
 import { log } from "../log";
 import type { ProgramCost } from "../xdp/cost";
 import type { RecordBatch } from "../xdp/reader";
@@ -292,6 +293,8 @@ export class PacketEncoder {
     return (this.cpuTail[cpu] ??= bytesOf(`,"cpu":${cpu}}\n`));
   }
 }
+
+noFTL(PacketEncoder.prototype.encode);
 
 export interface Accounting {
   seen: number;

@@ -8,7 +8,7 @@ import { lastLines, requireTool } from "./run";
 
 /** A full ring takes well under a second to read; an answer this late will not come. */
 const BATCH_TIMEOUT_MS = 15_000;
-/** How long to let bpftool write before looking again: a 128-record page takes it ~70 µs. */
+/** How long to let bpftool write before looking again: a 512-record page takes it ~50 µs. */
 const ANSWER_WAIT_MS = 1;
 
 /**
@@ -16,7 +16,7 @@ const ANSWER_WAIT_MS = 1;
  * bpftool 7 writes its output a line at a time, stdbuf or not (seen with
  * strace), so when the marker's line is there, all that came before is too.
  * Should a build block-buffer instead, an output longer than stdio's buffer
- * (the flush page prints 11 KB) pushes it out all the same. The rest of its
+ * (the flush page prints over 4 KB) pushes it out all the same. The rest of its
  * output comes ahead of the next answer, where the parsers pass over it: it
  * holds no key asked for.
  */

@@ -2,6 +2,7 @@
  * bpftool's command syntax and the parsers of what it prints; one-shot
  * commands run here, the long-lived batch process is in bpftool-batch.ts.
  */
+import { noFTL } from "bun:jsc";
 import * as v from "valibot";
 import { XwError } from "../errors";
 import { lastLines, run } from "./run";
@@ -261,6 +262,8 @@ export function parseWordPages(bytes: Uint8Array, into: (key: number) => Uint32A
   }
   return pages;
 }
+
+noFTL(parseWordPages);
 
 /** The last entry in hex form (a map without BTF, such as the counters) in `bytes`, if any. */
 export function lastHexEntry(bytes: Uint8Array): MapEntry | undefined {

@@ -35,8 +35,8 @@ export function possibleCpus(text = readFileSync("/sys/devices/system/cpu/possib
 
 /** All rings together take at most this much kernel memory. */
 const RING_BUDGET = 64 << 20;
-export const RING_SHIFT_MIN = 5; /* 32 pages, 4,096 records */
-const RING_SHIFT_MAX = 10; /* 1,024 pages, 131,072 records: a second of 100 kpps on one CPU */
+export const RING_SHIFT_MIN = 3; /* 8 pages, 4,096 records */
+const RING_SHIFT_MAX = 8; /* 256 pages, 131,072 records: a second of 100 kpps on one CPU */
 
 /** As deep a ring per CPU as the budget allows, so that bursts fit between two polls. */
 export function ringFor(cpus: number): Ring {

@@ -13,6 +13,7 @@ import {
   BATCH_DST6, BATCH_WORDS, decodeRecordWords, decodeStats, FAMILY_IPV4, FAMILY_IPV6, FAMILY_IPV6_TAIL, PAGE_RECORDS, PAGE_SLOTS, RECORD,
   RECORD_WORDS, recordFamily, recordSeq, sumStats, type PacketRecord, type Stats,
 } from "../bpf/layout";
+import { noFTL } from "bun:jsc";
 import { XwError } from "../errors";
 import { dumpLine, lastHexEntry, lookupLine, parseMapEntries, parseWordPages, type MapEntry } from "../tools/bpftool";
 import { BpftoolBatch, type BatchTransport } from "../tools/bpftool-batch";
@@ -66,11 +67,13 @@ export interface Poll {
 }
 
 /**
- * Pages fetched in one request at most: a bounded answer (about 1.5 MB of
+ * Pages fetched in one request at most: a bounded answer (about 1.8 MB of
  * bpftool text) whose records are printed before the next is asked for, and a
  * fresh head for each.
  */
-export const REQUEST_PAGES = 256;
+export const REQUEST_PAGES = 64;
+/** Polls in a row that find nothing before the reader polls at its idle interval. */
+const IDLE_POLLS = 4;
 /** Requests of fewer pages do not measure bpftool's reading speed. */
 const PAGE_MS_FROM = 32;
 
@@ -79,6 +82,49 @@ interface Span {
   from: number;
   to: number;
 }
+
+/**
+ * Copies a span's intact records from the fetched pages into the batch;
+ * returns the slot after the last one looked at. A record is intact when it
+ * starts at or after `safeFrom` and its slots carry the expected sequence
+ * numbers; the others are lost, counted in settle(). `pageBase` gives where a
+ * ring page starts in `pages`.
+ */
+function copySpan(batch: RecordBatch, { cpu, from, to }: Span, pages: Uint32Array, safeFrom: number, pageBase: (page: number) => number): number {
+  const out = batch.words;
+  let base = 0;
+  let pageEnd = -1;
+  let pos = from;
+  while (pos < to) {
+    // A record from a page's last slot ends past the next page's first: pages are entered anywhere in their first two slots.
+    if (pos >= pageEnd) {
+      const page = Math.floor(pos / PAGE_RECORDS);
+      base = pageBase(page);
+      pageEnd = (page + 1) * PAGE_RECORDS;
+    }
+    // An IPv6 record's tail is the next slot of the same page (its spare slot after the last).
+    const w = base + (pos % PAGE_RECORDS) * RECORD_WORDS;
+    const family = recordFamily(pages, w);
+    const valid = pos >= safeFrom && recordSeq(pages, w) === pos >>> 0;
+    if (valid && family === FAMILY_IPV4) {
+      const into = batch.count * BATCH_WORDS;
+      for (let k = 0; k < RECORD_WORDS; k++) out[into + k] = pages[w + k]!;
+      batch.cpus[batch.count++] = cpu;
+      pos++;
+    } else if (valid && family === FAMILY_IPV6) {
+      const t = w + RECORD_WORDS;
+      if (recordFamily(pages, t) === FAMILY_IPV6_TAIL && recordSeq(pages, t) === (pos + 1) >>> 0) {
+        const into = batch.count * BATCH_WORDS;
+        for (let k = 0; k < RECORD_WORDS; k++) out[into + k] = pages[w + k]!;
+        for (let k = 0; k < 4; k++) out[into + BATCH_DST6 + k] = pages[t + RECORD.addr / 4 + k]!;
+        batch.cpus[batch.count++] = cpu;
+      }
+      pos += 2;
+    } else pos++; // a tail, or a slot rewritten
+  }
+  return pos;
+}
+noFTL(copySpan);
 
 export class Reader {
   private readonly batch: BatchTransport;
@@ -103,6 +149,8 @@ export class Reader {
   /** The lookup line of each ring page, made once. */
   private readonly pageLines: string[] = [];
   private readonly records = new RecordBatch();
+  /** Polls in a row that found no new record. */
+  private idlePolls = 0;
 
   constructor(
     private readonly pins: Pins,
@@ -132,13 +180,15 @@ export class Reader {
   }
 
   /**
-   * How long the next poll may wait, at most `maxMs`: not at all while a full
-   * request's worth is waiting, else until the fullest ring would be half full
-   * at the rate it fills.
+   * How long the next poll may wait: not at all while a full request's worth
+   * is waiting, else until the fullest ring would be half full at the rate it
+   * fills, at most `busyMs`; `idleMs` once IDLE_POLLS polls in a row found
+   * nothing, since each poll costs CPU whether or not there is anything to read.
    */
-  pollDelay(maxMs: number): number {
+  pollDelay(busyMs: number, idleMs = busyMs): number {
     if (this.backlog >= REQUEST_PAGES * PAGE_RECORDS) return 0;
-    let ms = maxMs;
+    if (this.idlePolls >= IDLE_POLLS) return idleMs;
+    let ms = busyMs;
     this.heads?.forEach((head, cpu) => {
       const rate = this.rates[cpu]!;
       if (rate > 0) ms = Math.min(ms, (this.ringRecords / 2 - (head - this.consumed[cpu]!)) / rate);
@@ -224,6 +274,7 @@ export class Reader {
     const spans = this.plan(this.heads!, performance.now());
     const ts = Date.now();
     // Nothing new: the counters just read are the answer (an idle poll is one round trip).
+    this.idlePolls = spans.length === 0 ? this.idlePolls + 1 : 0;
     if (spans.length === 0) {
       this.records.reset(0, ts);
       return { records: this.records, stats: sumStats(before ?? (await this.readStats()).perCpu) };
@@ -255,46 +306,14 @@ export class Reader {
     const after = this.noteHeads(afterStats, at);
 
     const batch = this.records;
-    const pages = this.pages;
     batch.reset(spans.reduce((n, s) => n + s.to - s.from, 0), ts);
-    const out = batch.words;
-    for (const { cpu, from, to } of spans) {
-      // Slots from here on were not rewritten while bpftool copied them (see plan).
-      const safeFrom = after[cpu]! - this.ringRecords + 2;
+    for (const span of spans) {
       const before = batch.count;
-      let pageBase = 0;
-      let pageEnd = -1;
-      let pos = from;
-      while (pos < to) {
-        // A record from a page's last slot ends past the next page's first: pages are entered anywhere in their first two slots.
-        if (pos >= pageEnd) {
-          const page = Math.floor(pos / PAGE_RECORDS);
-          pageBase = slotOf.get(this.pageKey(cpu, page))! * pageWords;
-          pageEnd = (page + 1) * PAGE_RECORDS;
-        }
-        // An IPv6 record's tail is the next slot of the same page (its spare slot after the last).
-        const w = pageBase + (pos % PAGE_RECORDS) * RECORD_WORDS;
-        const family = recordFamily(pages, w);
-        const valid = pos >= safeFrom && recordSeq(pages, w) === pos >>> 0;
-        if (valid && family === FAMILY_IPV4) {
-          const into = batch.count * BATCH_WORDS;
-          for (let k = 0; k < RECORD_WORDS; k++) out[into + k] = pages[w + k]!;
-          batch.cpus[batch.count++] = cpu;
-          pos++;
-        } else if (valid && family === FAMILY_IPV6) {
-          const t = w + RECORD_WORDS;
-          if (recordFamily(pages, t) === FAMILY_IPV6_TAIL && recordSeq(pages, t) === (pos + 1) >>> 0) {
-            const into = batch.count * BATCH_WORDS;
-            for (let k = 0; k < RECORD_WORDS; k++) out[into + k] = pages[w + k]!;
-            for (let k = 0; k < 4; k++) out[into + BATCH_DST6 + k] = pages[t + RECORD.addr / 4 + k]!;
-            batch.cpus[batch.count++] = cpu;
-          }
-          pos += 2;
-        } else pos++; // a tail, or a slot rewritten: its record is lost, counted in settle()
-      }
-      this.loggedBy[cpu] = this.loggedBy[cpu]! + batch.count - before;
+      // Slots from here on were not rewritten while bpftool copied them (see plan).
+      const end = copySpan(batch, span, this.pages, after[span.cpu]! - this.ringRecords + 2, (page) => slotOf.get(this.pageKey(span.cpu, page))! * pageWords);
+      this.loggedBy[span.cpu] = this.loggedBy[span.cpu]! + batch.count - before;
       // Past `to` when the last record read was an IPv6 one that began just before it.
-      this.consumed[cpu] = Math.max(to, pos);
+      this.consumed[span.cpu] = Math.max(span.to, end);
     }
     this.logged += batch.count;
     this.settle(afterStats);

@@ -11,7 +11,7 @@ import { accounting, logSummary, summaryRecord } from "../output/format";
 import type { DataOut } from "../output/stdout";
 import { attachProgram, linkByIfindex, type Attached, type AttachOptions } from "./hook";
 import { finishRelease, releaseAll, releaseHook } from "./release";
-import { namesInNetns } from "./iface";
+import { namesInNetns, readIfindex, sysfsIsOurs } from "./iface";
 import * as ip from "../tools/ip";
 import { enableStats, programCost } from "./cost";
 import { Reader } from "./reader";
@@ -144,19 +144,22 @@ export async function runSession(opts: SessionOptions, makeLoop: (s: Session) =>
   }
 }
 
-/** How often the interface's ifindex is confirmed through netlink; every poll only checks its name. */
+/** How often the interface's ifindex is confirmed through netlink when sysfs is not this namespace's. */
 const CONFIRM_MS = 1000;
 
 /**
  * The run holds the interface by ifindex: a rename is followed (container
  * runtimes rename), a deletion or a move to another namespace ends the run.
- * Each poll checks that the name is still in this namespace (a file read);
- * netlink, which knows the ifindex, is asked once a second or when it is not.
+ * Each poll reads the name's ifindex from sysfs when sysfs shows this
+ * namespace (a file read, no process); otherwise it checks that the name is
+ * in /proc/self/net/dev and asks netlink once a second. Netlink, which knows
+ * ifindexes, is also asked whenever the name no longer leads to the ifindex.
  */
 function interfaceFollower(att: Attached, stop: Stop): () => Promise<void> {
+  const bySysfs = sysfsIsOurs();
   let confirmedAt = performance.now();
   return async () => {
-    if (namesInNetns().has(att.ref.name) && performance.now() - confirmedAt < CONFIRM_MS) return;
+    if (bySysfs ? readIfindex(att.ref.name) === att.ref.ifindex : namesInNetns().has(att.ref.name) && performance.now() - confirmedAt < CONFIRM_MS) return;
     const byName = await ip.showLink(att.ref.name).catch(() => undefined);
     const now = byName?.ifindex === att.ref.ifindex ? byName : await linkByIfindex(att.ref.ifindex);
     if (!now) {
