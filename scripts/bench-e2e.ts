@@ -40,8 +40,8 @@
  */
 import { rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { parseArgs } from "node:util";
 import { median } from "../src/bench/report";
+import { scriptOptions, usageError } from "./lib/args";
 import { alignColumns } from "../src/output/table";
 import { BIN, type Veth } from "../test/support/kernel";
 import {
@@ -55,8 +55,9 @@ const MAX_RATE = 100_000_000;
 /** --top's sources, one trafgen packet each. */
 const TOP_SOURCES = Array.from({ length: 10 }, (_, i) => `198.18.10.${i + 1}`);
 
-const { values: opts } = parseArgs({
-  options: {
+const USAGE =
+  "usage: bun scripts/bench-e2e.ts [--rates 100000,400000,max] [--frames 200000] [--senders 1] [--human] [--starve] [--skip tcpdump,startup] [--top] [--json]";
+const opts = scriptOptions(USAGE, {
     rates: { type: "string", default: "100000,400000" },
     frames: { type: "string", default: "200000" },
     senders: { type: "string", default: "1" },
@@ -65,7 +66,6 @@ const { values: opts } = parseArgs({
     skip: { type: "string", default: "" },
     top: { type: "boolean", default: false },
     json: { type: "boolean", default: false },
-  },
 });
 const rates = opts.rates.split(",").map((r) => (r === "max" ? MAX_RATE : Number(r)));
 const skip = new Set(opts.skip.split(",").filter(Boolean));
@@ -76,8 +76,7 @@ if (
   !rates.every(positive) || !positive(frameCount) || !positive(senders) || rates.some((r) => r < senders) || frameCount < senders ||
   [...skip].some((s) => s !== "tcpdump" && s !== "startup")
 ) {
-  console.error("usage: bun scripts/bench-e2e.ts [--rates 100000,400000,max] [--frames 200000] [--senders 1] [--human] [--starve] [--skip tcpdump,startup] [--top] [--json]");
-  process.exit(2);
+  usageError(USAGE, "rates, frames and senders are whole numbers above 0 (rates and frames at least senders); --skip takes tcpdump and startup");
 }
 requireTools("bench-e2e", [...(opts.top || skip.has("tcpdump") ? ["trafgen", "ip"] : ["trafgen", "tcpdump", "ip"]), ...(opts.starve ? ["taskset", "nice"] : [])]);
 

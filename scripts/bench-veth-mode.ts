@@ -9,14 +9,16 @@
  *
  * Uses only 198.18.200.0/30 inside two namespaces it makes and removes.
  */
-import { parseArgs } from "node:util";
 import { join } from "node:path";
 import { BIN, ROOT, sh } from "../test/support/kernel";
+import { scriptOptions, usageError } from "./lib/args";
 import { requireTools, runMain } from "./lib/traffic";
 
-const { values } = parseArgs({ options: { rounds: { type: "string", default: "3" }, seconds: { type: "string", default: "3" } } });
+const USAGE = "usage: bun scripts/bench-veth-mode.ts [--rounds 3] [--seconds 3]";
+const values = scriptOptions(USAGE, { rounds: { type: "string", default: "3" }, seconds: { type: "string", default: "3" } });
 const rounds = Number(values.rounds);
 const seconds = Number(values.seconds);
+if (!Number.isInteger(rounds) || rounds < 1 || !(seconds > 0)) usageError(USAGE, "--rounds is a whole number above 0, --seconds a number above 0");
 const EMPTY = join(ROOT, "dist/bpf/empty.o");
 
 type Setup = { name: string; mode?: "native" | "generic"; program?: "empty" | "xdpwatch" };

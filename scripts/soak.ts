@@ -22,8 +22,8 @@
  */
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { parseArgs } from "node:util";
 import { alignColumns } from "../src/output/table";
+import { scriptOptions, usageError } from "./lib/args";
 import { BIN, type Veth } from "../test/support/kernel";
 import { countLines, cpuSeconds, interrupt, onVeth, randomSourcesConfig, readSummary, requireTools, runMain, SETTLE_MS, spawn, trafgen, watchText } from "./lib/traffic";
 
@@ -31,18 +31,16 @@ const RUN_SECONDS = 10;
 const RSS_GROWTH = 1.2;
 const RSS_SLACK_MIB = 5;
 
-const { values: opts } = parseArgs({
-  options: {
-    minutes: { type: "string", default: "1" },
-    rate: { type: "string", default: "100000" },
-    json: { type: "boolean", default: false },
-  },
+const USAGE = "usage: bun scripts/soak.ts [--minutes 1] [--rate 100000] [--json]";
+const opts = scriptOptions(USAGE, {
+  minutes: { type: "string", default: "1" },
+  rate: { type: "string", default: "100000" },
+  json: { type: "boolean", default: false },
 });
 const minutes = Number(opts.minutes);
 const rate = Number(opts.rate);
 if (!(minutes > 0) || !Number.isInteger(rate) || rate <= 0) {
-  console.error("usage: bun scripts/soak.ts [--minutes 1] [--rate 100000] [--json]");
-  process.exit(2);
+  usageError(USAGE, "--minutes is a number above 0, --rate a whole number above 0");
 }
 requireTools("soak", ["trafgen", "ip"]);
 

@@ -14,8 +14,6 @@ import { findPins, removePins } from "../../src/xdp/pins";
 import { BIN, createVeth, leftovers, type Veth } from "../../test/support/kernel";
 
 const SIGNALS: NodeJS.Signals[] = ["SIGINT", "SIGTERM", "SIGHUP"];
-/** Kernel clock ticks per second, the unit of /proc/PID/stat's CPU times. */
-const CLOCK_TICKS = 100;
 /** After the last frame: several of watch's 50 ms polls, so it has drained the rings. */
 export const SETTLE_MS = 1000;
 
@@ -138,11 +136,23 @@ export function countFileLines(path: string): Promise<{ lines: number; last: str
   return linesOf(createReadStream(path, { highWaterMark: 1 << 20 }));
 }
 
-/** utime + stime in seconds of a running process (not its children), from /proc. */
+/**
+ * CPU seconds a running process has used so far (not its children): the sum of
+ * its threads' run time in /proc/PID/task/TID/schedstat, in nanoseconds, where
+ * /proc/PID/stat counts 10 ms ticks (a short run of a few thousand records
+ * would be a tick or two). Threads that exited are not counted: Bun's and
+ * JavaScriptCore's live as long as the process.
+ */
 export function processCpu(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+  let ns = 0;
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      ns += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, "utf8").split(" ")[0]);
+    } catch {
+      // the thread exited while we looked
+    }
+  }
+  return ns / 1e9;
 }
 
 /** The running children of a process, by command name. */
