@@ -6,18 +6,20 @@
 import { parseArgs, type ParseArgsConfig } from "node:util";
 
 type Options = NonNullable<ParseArgsConfig["options"]>;
+type Values<T extends Options> = ReturnType<typeof parseArgs<{ options: T; strict: true }>>["values"];
 
-export function scriptOptions<T extends Options>(usage: string, options: T) {
+export function scriptOptions<T extends Options>(usage: string, options: T): Values<T> {
+  let values: Record<string, unknown>;
   try {
-    const { values } = parseArgs({ options: { ...options, help: { type: "boolean", short: "h" } }, strict: true });
-    if (values.help) {
-      console.log(usage);
-      process.exit(0);
-    }
-    return values as ReturnType<typeof parseArgs<{ options: T; strict: true }>>["values"];
+    ({ values } = parseArgs({ options: { ...options, help: { type: "boolean", short: "h" } }, strict: true }));
   } catch (err) {
     return usageError(usage, (err as Error).message);
   }
+  if (values.help === true) {
+    console.log(usage);
+    process.exit(0);
+  }
+  return values as Values<T>;
 }
 
 /** One line saying what is wrong, then the usage; exit 2. */
