@@ -36,9 +36,9 @@
  * (netsniff-ng), tcpdump and a built dist/xdpwatch.
  *
  *   node_modules/.bin/bun scripts/bench-e2e.ts [--rates 100000,400000,max] [--frames 200000] [--senders 1]
- *     [--human] [--starve] [--skip tcpdump,startup] [--top] [--json]
+ *     [--human] [--starve] [--skip tcpdump,startup] [--top] [--json] [--bin FILE]
  */
-import { rmSync, writeFileSync } from "node:fs";
+import { existsSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { median } from "../src/bench/report";
 import { scriptOptions, usageError } from "./lib/args";
@@ -56,7 +56,7 @@ const MAX_RATE = 100_000_000;
 const TOP_SOURCES = Array.from({ length: 10 }, (_, i) => `198.18.10.${i + 1}`);
 
 const USAGE =
-  "usage: bun scripts/bench-e2e.ts [--rates 100000,400000,max] [--frames 200000] [--senders 1] [--human] [--starve] [--skip tcpdump,startup] [--top] [--json]";
+  "usage: bun scripts/bench-e2e.ts [--rates 100000,400000,max] [--frames 200000] [--senders 1] [--human] [--starve] [--skip tcpdump,startup] [--top] [--json] [--bin FILE]";
 const opts = scriptOptions(USAGE, {
     rates: { type: "string", default: "100000,400000" },
     frames: { type: "string", default: "200000" },
@@ -66,7 +66,10 @@ const opts = scriptOptions(USAGE, {
     skip: { type: "string", default: "" },
     top: { type: "boolean", default: false },
     json: { type: "boolean", default: false },
+  /** Another build to measure the same way (an older commit's, say). */
+  bin: { type: "string", default: BIN },
 });
+if (!existsSync(opts.bin)) usageError(USAGE, `--bin ${opts.bin}: no such file`);
 const rates = opts.rates.split(",").map((r) => (r === "max" ? MAX_RATE : Number(r)));
 const skip = new Set(opts.skip.split(",").filter(Boolean));
 const frameCount = Number(opts.frames);
@@ -112,7 +115,7 @@ async function send(veth: Veth, conf: string, rate: number): Promise<Traffic> {
 async function runWatch(veth: Veth, conf: string, rate: number, dir: string) {
   const file = join(dir, "watch.out");
   const starve = opts.starve ? ["taskset", "-c", "0", "nice", "-n", "19"] : [];
-  const proc = spawnToFile([...starve, BIN, "watch", "--iface", veth.host, ...(opts.human ? [] : ["--json"])], file);
+  const proc = spawnToFile([...starve, opts.bin, "watch", "--iface", veth.host, ...(opts.human ? [] : ["--json"])], file);
   try {
     const stderr = watchText(proc.stderr);
     await stderr.until(/watching/, 20_000);
@@ -175,7 +178,7 @@ async function startup(host: string) {
   const attach: number[] = [];
   for (let i = 0; i < STARTUP_RUNS; i++) {
     const started = performance.now();
-    const proc = spawn([BIN, "watch", "--iface", host, "--duration", "0.2", "--verbose"]);
+    const proc = spawn([opts.bin, "watch", "--iface", host, "--duration", "0.2", "--verbose"]);
     const stderr = watchText(proc.stderr);
     void new Response(proc.stdout).text();
     await stderr.until(/watching/, 20_000);
@@ -265,7 +268,7 @@ const shareOf = (frames: number, i: number, n: number) => Math.floor(frames / n)
 
 /** top while the --top config is sent; its last `sources` record, read once detached, holds the final counts. */
 async function measureTop(veth: Veth, conf: string, rate: number) {
-  const proc = spawn([BIN, "top", "--iface", veth.host, "--json", "--interval", "1"]);
+  const proc = spawn([opts.bin, "top", "--iface", veth.host, "--json", "--interval", "1"]);
   const stderr = watchText(proc.stderr);
   const stdout = new Response(proc.stdout).text();
   await stderr.until(/counting/, 20_000);
