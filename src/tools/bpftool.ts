@@ -193,6 +193,11 @@ export function parseMapEntries(text: string): MapEntry[] {
 
 const KEY_JSON = Buffer.from('"key": ');
 const KEY_PLAIN = Buffer.from("key:");
+
+/** The answer as a Buffer (for indexOf), without a copy; the batch's answers already are one. */
+function asBuffer(bytes: Uint8Array): Buffer {
+  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
 const OPEN = 91; // [
 const CLOSE = 93; // ]
 const COMMA = 44;
@@ -210,7 +215,7 @@ const X = 120;
  * are passed over.
  */
 export function parseWordPages(bytes: Uint8Array, into: (key: number) => Uint32Array | undefined): number {
-  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const buf = asBuffer(bytes);
   const len = bytes.length;
   let pages = 0;
   for (let at = buf.indexOf(KEY_JSON); at >= 0; at = buf.indexOf(KEY_JSON, at)) {
@@ -267,7 +272,7 @@ noFTL(parseWordPages);
 
 /** The last entry in hex form (a map without BTF, such as the counters) in `bytes`, if any. */
 export function lastHexEntry(bytes: Uint8Array): MapEntry | undefined {
-  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const buf = asBuffer(bytes);
   const at = buf.lastIndexOf(KEY_PLAIN);
   return at < 0 ? undefined : parseMapEntries(buf.toString("latin1", at)).at(-1);
 }
