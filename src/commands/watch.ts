@@ -4,7 +4,7 @@ import { prometheusText, writeMetricsFile } from "../output/prometheus";
 import { DataOut } from "../output/stdout";
 import { preflight } from "../system/checks";
 import { refuseCuttingOff } from "../xdp/guard";
-import type { RecordBatch } from "../xdp/reader";
+import type { RecordBatch } from "../xdp/batch";
 import { runSession } from "../xdp/session";
 import {
   attachArgs, blockArgs, compileFilters, describeFilters, filterArgs, ifaceArgs, metricsArgs, outputArgs, parseCount, parseFilters, parseIface, parseMode,

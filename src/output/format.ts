@@ -6,7 +6,7 @@ import {
 import { noFTL } from "bun:jsc";
 import { log } from "../log";
 import type { ProgramCost } from "../xdp/cost";
-import type { RecordBatch } from "../xdp/reader";
+import type { RecordBatch } from "../xdp/batch";
 
 /**
  * IANA keywords. IPv6 records hold the first header after the fixed one, so an
@@ -294,6 +294,8 @@ export class PacketEncoder {
   }
 }
 
+// JavaScriptCore's top tier spends more CPU compiling this hot loop than it saves
+// in runs of under ~1M records (README, Performance): the tier below runs it.
 noFTL(PacketEncoder.prototype.encode);
 
 export interface Accounting {

@@ -5,7 +5,7 @@
  */
 import { fstatSync, writeSync } from "node:fs";
 import { watchStdoutPipe } from "../tools/tail";
-import type { RecordBatch } from "../xdp/reader";
+import type { RecordBatch } from "../xdp/batch";
 import type { PacketEncoder } from "./format";
 
 const STDOUT = 1;

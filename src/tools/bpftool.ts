@@ -268,6 +268,8 @@ export function parseWordPages(bytes: Uint8Array, into: (key: number) => Uint32A
   return pages;
 }
 
+// JavaScriptCore's top tier spends more CPU compiling this hot loop than it saves
+// in runs of under ~1M records (README, Performance): the tier below runs it.
 noFTL(parseWordPages);
 
 /** The last entry in hex form (a map without BTF, such as the counters) in `bytes`, if any. */

@@ -9,56 +9,13 @@
  * lost is what the kernel counted as logged minus what was printed, per CPU,
  * once the reader has caught up with that CPU's head (records, not slots).
  */
-import {
-  BATCH_DST6, BATCH_WORDS, decodeRecordWords, decodeStats, FAMILY_IPV4, FAMILY_IPV6, FAMILY_IPV6_TAIL, PAGE_RECORDS, PAGE_SLOTS, RECORD,
-  RECORD_WORDS, recordFamily, recordSeq, sumStats, type PacketRecord, type Stats,
-} from "../bpf/layout";
-import { noFTL } from "bun:jsc";
+import { decodeStats, PAGE_RECORDS, PAGE_SLOTS, RECORD_WORDS, sumStats, type Stats } from "../bpf/layout";
 import { XwError } from "../errors";
 import { dumpLine, lastHexEntry, lookupLine, parseMapEntries, parseWordPages, type MapEntry } from "../tools/bpftool";
 import { BpftoolBatch, type BatchTransport } from "../tools/bpftool-batch";
 import type { Pins } from "./pins";
+import { copySpan, RecordBatch, type Span } from "./batch";
 import { flushPage, type Ring } from "./program";
-
-export interface LoggedPacket extends PacketRecord {
-  cpu: number;
-  /** Wall-clock ms of the request that read it (see RecordBatch). */
-  ts: number;
-}
-
-/**
- * The records one poll found, in ring order per CPU: BATCH_WORDS words each,
- * the first slot as the kernel wrote it, then an IPv6 record's destination.
- * Valid until the reader's next poll, which reuses it.
- */
-export class RecordBatch {
-  /** Records in `words`. */
-  count = 0;
-  /**
-   * Wall-clock ms of the request that read them. A record arrived before, by at
-   * most the time the ring holds (one poll interval when the reader keeps up).
-   */
-  ts = 0;
-  words = new Uint32Array(0);
-  /** The CPU whose ring each record came from. */
-  cpus = new Uint16Array(0);
-
-  /** Empties the batch, with room for `n` records. */
-  reset(n: number, ts: number): void {
-    this.count = 0;
-    this.ts = ts;
-    if (this.cpus.length < n) {
-      this.words = new Uint32Array(n * BATCH_WORDS);
-      this.cpus = new Uint16Array(n);
-    }
-  }
-
-  /** One record as an object: for tests and the few callers that want one. */
-  packet(i: number): LoggedPacket {
-    // Only records with a valid family are put in a batch.
-    return { ...decodeRecordWords(this.words, i * BATCH_WORDS)!, cpu: this.cpus[i]!, ts: this.ts };
-  }
-}
 
 export interface Poll {
   records: RecordBatch;
@@ -76,55 +33,6 @@ export const REQUEST_PAGES = 64;
 const IDLE_POLLS = 4;
 /** Requests of fewer pages do not measure bpftool's reading speed. */
 const PAGE_MS_FROM = 32;
-
-interface Span {
-  cpu: number;
-  from: number;
-  to: number;
-}
-
-/**
- * Copies a span's intact records from the fetched pages into the batch;
- * returns the slot after the last one looked at. A record is intact when it
- * starts at or after `safeFrom` and its slots carry the expected sequence
- * numbers; the others are lost, counted in settle(). `pageBase` gives where a
- * ring page starts in `pages`.
- */
-function copySpan(batch: RecordBatch, { cpu, from, to }: Span, pages: Uint32Array, safeFrom: number, pageBase: (page: number) => number): number {
-  const out = batch.words;
-  let base = 0;
-  let pageEnd = -1;
-  let pos = from;
-  while (pos < to) {
-    // A record from a page's last slot ends past the next page's first: pages are entered anywhere in their first two slots.
-    if (pos >= pageEnd) {
-      const page = Math.floor(pos / PAGE_RECORDS);
-      base = pageBase(page);
-      pageEnd = (page + 1) * PAGE_RECORDS;
-    }
-    // An IPv6 record's tail is the next slot of the same page (its spare slot after the last).
-    const w = base + (pos % PAGE_RECORDS) * RECORD_WORDS;
-    const family = recordFamily(pages, w);
-    const valid = pos >= safeFrom && recordSeq(pages, w) === pos >>> 0;
-    if (valid && family === FAMILY_IPV4) {
-      const into = batch.count * BATCH_WORDS;
-      for (let k = 0; k < RECORD_WORDS; k++) out[into + k] = pages[w + k]!;
-      batch.cpus[batch.count++] = cpu;
-      pos++;
-    } else if (valid && family === FAMILY_IPV6) {
-      const t = w + RECORD_WORDS;
-      if (recordFamily(pages, t) === FAMILY_IPV6_TAIL && recordSeq(pages, t) === (pos + 1) >>> 0) {
-        const into = batch.count * BATCH_WORDS;
-        for (let k = 0; k < RECORD_WORDS; k++) out[into + k] = pages[w + k]!;
-        for (let k = 0; k < 4; k++) out[into + BATCH_DST6 + k] = pages[t + RECORD.addr / 4 + k]!;
-        batch.cpus[batch.count++] = cpu;
-      }
-      pos += 2;
-    } else pos++; // a tail, or a slot rewritten
-  }
-  return pos;
-}
-noFTL(copySpan);
 
 export class Reader {
   private readonly batch: BatchTransport;

@@ -23,7 +23,7 @@ import { ETH, v4 } from "../support/corpus";
 import { kernelReady, ROOT, sh } from "../support/kernel";
 import { pcapFile } from "../support/expressions";
 import { PacketEncoder } from "../../src/output/format";
-import { RecordBatch } from "../../src/xdp/reader";
+import { RecordBatch } from "../../src/xdp/batch";
 
 interface Want {
   src: string;

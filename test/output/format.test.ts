@@ -2,7 +2,7 @@ import { expect, test } from "bun:test";
 import { BATCH_DST6, BATCH_WORDS, emptyStats, RECORD, VLAN_TAGGED } from "../../src/bpf/layout";
 import { formatAddress } from "../../src/net/cidr";
 import { accounting, accountingLine, icmpTypeName, PacketEncoder, protoName, protoNumber, tcpFlags } from "../../src/output/format";
-import { RecordBatch, type LoggedPacket } from "../../src/xdp/reader";
+import { RecordBatch, type LoggedPacket } from "../../src/xdp/batch";
 
 function statsWith(seen: number, outcomes: Partial<Record<string, number>>) {
   const s = emptyStats();
