@@ -29,6 +29,8 @@ export interface Poll {
  * fresh head for each.
  */
 export const REQUEST_PAGES = 64;
+/** A rate measured over a longer time than this is measured again before records are passed over for it. */
+const RATE_SPAN_MS = 5;
 /** Polls in a row that find nothing before the reader polls at its idle interval. */
 const IDLE_POLLS = 4;
 /** Requests of fewer pages do not measure bpftool's reading speed. */
@@ -49,8 +51,9 @@ export class Reader {
   /** Heads of the last counters read, while they showed records not yet read; when they were read. */
   private heads?: number[];
   private headsAt = 0;
-  /** Records per ms each CPU wrote, between the last two head reads. */
+  /** Records per ms each CPU wrote, between the last two head reads; how far apart those were. */
   private readonly rates: number[];
+  private rateSpanMs = 0;
   /** Wall ms bpftool took per page in the last request that fetched pages. */
   private pageMs = 0;
   private pages = new Uint32Array(0);
@@ -116,10 +119,19 @@ export class Reader {
 
   private noteHeads(perCpu: Stats[], at: number): number[] {
     const heads = perCpu.slice(0, this.ring.cpus).map((s) => Number(s.ringHead));
-    if (this.heads && at > this.headsAt) heads.forEach((h, cpu) => (this.rates[cpu] = (h - this.heads![cpu]!) / (at - this.headsAt)));
+    if (this.heads && at > this.headsAt) {
+      heads.forEach((h, cpu) => (this.rates[cpu] = (h - this.heads![cpu]!) / (at - this.headsAt)));
+      this.rateSpanMs = at - this.headsAt;
+    }
     this.heads = heads;
     this.headsAt = at;
     return heads;
+  }
+
+  /** Whether a CPU that is writing has more waiting than a request leaves of its ring: records may be passed over. */
+  private lapped(): boolean {
+    const near = Math.max(this.ringRecords / 2, this.ringRecords - REQUEST_PAGES * PAGE_RECORDS);
+    return this.heads?.some((head, cpu) => this.rates[cpu]! > 0 && head - this.consumed[cpu]! > near) ?? false;
   }
 
   /**
@@ -162,23 +174,32 @@ export class Reader {
    * Records past the oldest slot that the kernel will have rewritten before
    * bpftool has read them, at the CPU's rate: while the heads age and the
    * request travels, and, when bpftool reads `pages` pages slower than the
-   * kernel fills them, while it reads. Never the whole ring.
+   * kernel fills them, while it reads: that at most a request's worth, since
+   * traffic that stops meanwhile would leave the records passed over intact
+   * (bpftool is slowest when starved of CPU, and the rate least sure then).
+   * Never the whole ring.
    */
   private lapMargin(cpu: number, pages: number, now: number): number {
     const rate = this.rates[cpu]!;
     if (rate <= 0) return 0;
-    const ahead = rate * (now - this.headsAt + 1) + Math.max(0, rate * pages * this.pageMs - pages * PAGE_RECORDS);
+    const whileReading = Math.min(pages * PAGE_RECORDS, Math.max(0, rate * pages * this.pageMs - pages * PAGE_RECORDS));
+    const ahead = rate * (now - this.headsAt + 1) + whileReading;
     return Math.min(PAGE_RECORDS + Math.ceil(ahead), this.ringRecords - PAGE_RECORDS);
   }
 
   async poll(): Promise<Poll> {
     // Heads the last answer brought are fresh enough while records are waiting: one round trip a poll.
     let before: Stats[] | undefined;
-    if (!this.heads || this.backlog === 0) {
+    const readHeads = async () => {
       before = (await this.readStats()).perCpu;
       this.noteHeads(before, performance.now());
       this.settle(before);
-    }
+    };
+    if (!this.heads || this.backlog === 0) await readHeads();
+    // How much of a lapped ring to pass over rests on the rate the kernel writes at. One taken across
+    // a gap (a starved reader) may be that of traffic that has stopped since: it is taken again, over
+    // one round trip, rather than pass over records that will not be rewritten.
+    if (this.rateSpanMs > RATE_SPAN_MS && this.lapped()) await readHeads();
     const spans = this.plan(this.heads!, performance.now());
     const ts = Date.now();
     // Nothing new: the counters just read are the answer (an idle poll is one round trip).
