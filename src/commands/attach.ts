@@ -1,4 +1,3 @@
-import { defineCommand } from "citty";
 import { XwError } from "../errors";
 import { log, withProgress } from "../log";
 import { writeMetricsFile } from "../output/prometheus";
@@ -7,9 +6,10 @@ import { refuseCuttingOff } from "../xdp/guard";
 import { attachProgram } from "../xdp/hook";
 import { pinnedMetrics } from "../xdp/metrics";
 import {
-  attachArgs, blockArgs, byArgs, DEFAULT_LIMIT, compileFilters, describeFilters, expressionArgs, ifaceArgs, metricsArgs, outputArgs, parseBy, parseFilters, parseIface,
-  parseMode, parsePrometheusFile,
+  attachArgs, blockArgs, byArgs, DEFAULT_LIMIT, expressionArgs, ifaceArgs, metricsArgs, outputArgs, parseBy, parseIface, parseMode, parsePrometheusFile,
 } from "./_args";
+import { compileFilters, describeFilters, parseFilters } from "./_filters";
+import { defineCommand } from "./_command";
 
 export default defineCommand({
   meta: {

@@ -1,0 +1,22 @@
+const t0 = performance.now();
+const marks: [string, number][] = [];
+const mark = (n: string) => marks.push([n, performance.now()]);
+await import("./src/errors"); mark("errors");
+await import("citty"); mark("citty");
+await import("node:path"); mark("node:path");
+await import("node:fs"); mark("node:fs");
+await import("consola/core"); mark("consola/core");
+await import("./src/log"); mark("log");
+await import("./src/commands/_args"); mark("_args");
+await import("valibot"); mark("valibot");
+await import("./src/tools/run"); mark("run");
+await import("./src/tools/ip"); mark("ip");
+await import("./src/xdp/iface"); mark("iface");
+await import("./src/xdp/pins"); mark("pins");
+await import("./src/xdp/owner"); mark("owner");
+const x = await import("./src/xdp/status"); mark("xdp/status");
+const s = await import("./src/commands/status"); mark("cmd-status");
+await x.collectStatus(); mark("collect");
+let prev = t0;
+for (const [n, t] of marks) { console.error(n, (t - prev).toFixed(3)); prev = t; }
+console.error("start", t0.toFixed(3));
