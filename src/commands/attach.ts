@@ -35,7 +35,7 @@ export default defineCommand({
     const sources = args.sources === true || by !== undefined;
     const filters = await compileFilters(parseFilters(args, rawArgs), args.yes === true);
     const metricsFile = parsePrometheusFile(args["prometheus-file"]);
-    await preflight();
+    preflight();
     await refuseCuttingOff(filters.block, iface, args.yes === true);
     const described = describeFilters(filters, by);
     const att = await withProgress(`loading and attaching to ${iface}`, attachProgram({

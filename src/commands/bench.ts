@@ -38,7 +38,7 @@ function removeStaleRuns(): void {
 /** Loads an object that needs no configuration. */
 async function loadPlain(dir: string, object: string, prog: string): Promise<string> {
   mkdirSync(dir, { recursive: true });
-  await bpftool.loadAll({ object, progDir: dir, mapDir: join(dir, "maps") });
+  await bpftool.loadAll({ object, progDir: dir, mapDir: join(dir, "maps"), prog: join(dir, prog) });
   return join(dir, prog);
 }
 

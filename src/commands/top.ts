@@ -45,7 +45,7 @@ export default defineCommand({
     const out = new DataOut();
     const json = args.json === true;
     const redraw = !json && process.stdout.isTTY === true;
-    await preflight();
+    preflight();
     await refuseCuttingOff(filters.block, iface, args.yes === true);
 
     await runSession(

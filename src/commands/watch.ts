@@ -32,7 +32,7 @@ export default defineCommand({
     const metricsFile = parsePrometheusFile(args["prometheus-file"]);
     const out = new DataOut();
     const json = args.json === true;
-    await preflight();
+    preflight();
     await refuseCuttingOff(filters.block, iface, args.yes === true);
 
     await runSession(

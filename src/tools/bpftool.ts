@@ -40,27 +40,67 @@ export interface LoadOptions {
   progDir: string;
   /** bpffs directory the object's maps are pinned under. */
   mapDir: string;
+  /** Where the program is pinned in progDir: its id is returned. */
+  prog: string;
+  /** Batch lines (updateLine) run once the maps are pinned. */
+  updates?: readonly string[];
 }
 
-/** Loads every program of an object and pins programs and maps; the verifier's log is kept on failure. */
-export async function loadAll(opts: LoadOptions): Promise<void> {
-  const res = await run(
-    ["bpftool", "prog", "loadall", opts.object, opts.progDir, "type", "xdp", "pinmaps", opts.mapDir],
-    { allowFailure: true, timeoutMs: 60_000 },
+/** A file name as one batch word: quoted; batch mode cannot take `#` (a comment), a double quote or a line break in it. */
+function batchWord(path: string): string {
+  if (/[#"\r\n]/.test(path))
+    throw new XwError(`bpftool's batch mode cannot take the file name ${JSON.stringify(path)}`, { hint: "set TMPDIR to a directory whose name has no #, \" or line break" });
+  return `"${path}"`;
+}
+
+const BatchSchema = v.array(v.looseObject({ command: v.optional(v.array(v.string())), output: v.optional(v.unknown()) }));
+const ErrorSchema = v.looseObject({ error: v.string() });
+const VersionSchema = v.looseObject({ version: v.string() });
+
+export interface Loaded {
+  /** The id of the program pinned at LoadOptions.prog. */
+  id: number;
+  /** bpftool's own version ("7.1.0"), asked in the same process. */
+  version: string;
+}
+
+/**
+ * Loads every program of an object, pins programs and maps, runs `updates`,
+ * and returns the id of the program pinned at `prog`: one bpftool process for
+ * all, as a start-up waits for each. The verifier's log is kept on failure.
+ */
+export async function loadAll(opts: LoadOptions): Promise<Loaded> {
+  const lines = [
+    `prog loadall ${batchWord(opts.object)} ${opts.progDir} type xdp pinmaps ${opts.mapDir}`,
+    ...(opts.updates ?? []),
+    `prog show pinned ${opts.prog}`,
+    "version",
+  ];
+  const res = await run(["bpftool", "-j", "batch", "file", "-"], { input: `${lines.join("\n")}\n`, allowFailure: true, timeoutMs: 60_000 });
+  // Not the exit status: batch mode can fail after its last command (on a stale errno). The answers say.
+  const answers = res.stdout.trim() ? parseJson(BatchSchema, res.stdout, "bpftool batch") : [];
+  const done = answers.filter((a) => a.command).map((a) => a.output);
+  const [shown, version] = [v.safeParse(ProgInfoSchema, done[lines.length - 2]), v.safeParse(VersionSchema, done[lines.length - 1])];
+  if (shown.success && version.success) return { id: shown.output.id, version: version.output.version };
+  // Batch mode stops at the first command that fails: the last answered. Its error, or batch mode's own.
+  const error = [...done, ...answers].find((o) => v.is(ErrorSchema, o))?.error ?? "";
+  if (done.length > 1) throw new XwError(`bpftool ${lines[done.length - 1]!.split(" ", 2).join(" ")} failed after loading ${opts.object}: ${error}`);
+  const out = [res.stderr.trim(), error].filter(Boolean).join("\n") || res.stdout.trim();
+  const verifier = /processed \d+ insns|R\d+ |invalid|verifier/i.test(out);
+  throw new XwError(
+    verifier ? `the kernel's verifier rejected the program:\n${lastLines(out, 8)}` : `loading ${opts.object} failed: ${lastLines(out, 2)}`,
+    { hint: verifier ? "the program in bpf/ was changed; fix it or use the embedded object" : undefined },
   );
-  if (res.exitCode !== 0) {
-    const out = res.stderr.trim() || res.stdout.trim();
-    const verifier = /processed \d+ insns|R\d+ |invalid|verifier/i.test(out);
-    throw new XwError(
-      verifier ? `the kernel's verifier rejected the program:\n${lastLines(out, 8)}` : `loading ${opts.object} failed: ${lastLines(out, 2)}`,
-      { hint: verifier ? "the program in bpf/ was changed; fix it or use the embedded object" : undefined },
-    );
-  }
 }
 
-/** Commands that need no answer, one bpftool process for all (each line at most 4,096 arguments). */
-export async function runBatch(lines: readonly string[]): Promise<void> {
-  await run(["bpftool", "batch", "file", "-"], { input: `${lines.join("\n")}\n` });
+/**
+ * Whether this bpftool writes its output a line at a time (main() sets stdout
+ * line-buffered in v5.16, the libbpf/bpftool mirror's first, and every later
+ * release; v5.10 does not), or in blocks when it writes to a file.
+ */
+export function writesLines(version: string): boolean {
+  const [major = 0, minor = 0] = version.split(".").map(Number);
+  return major > 5 || (major === 5 && minor >= 16);
 }
 
 /** One-shot update; arguments can be longer than batch mode's line limit. */

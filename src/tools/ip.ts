@@ -1,7 +1,7 @@
 /** The one place that runs iproute2's `ip`. */
 import * as v from "valibot";
 import { XwError } from "../errors";
-import { run } from "./run";
+import { installFix, run } from "./run";
 
 export type XdpMode = "native" | "generic";
 
@@ -97,6 +97,16 @@ export class AttachError extends XwError {
     this.detail = detail;
   }
 }
+
+/** ip's version line, and whether it was built with libbpf, which attaching pinned XDP programs needs. */
+export async function version(): Promise<{ text: string; libbpf: boolean }> {
+  const v = await run(["ip", "-V"], { allowFailure: true });
+  const text = (v.stdout + v.stderr).trim();
+  return { text, libbpf: /libbpf/.test(text) };
+}
+
+/** What to install when ip lacks libbpf. */
+export const LIBBPF_FIX = `${installFix("ip")}, a build with libbpf (iproute2 5.10 or later from your distribution)`;
 
 export function isXdpMode(mode: string): mode is XdpMode {
   return mode === "native" || mode === "generic";

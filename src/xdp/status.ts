@@ -41,9 +41,8 @@ export async function collectStatus(): Promise<StatusRow[]> {
   const pinned = pinnedIfaces(netns);
   // The usual answer, given without loading what inspects programs (bpftool, the embedded object's tags): a script waits for it.
   if (pinned.length === 0 && links.every((l) => l.xdp.length === 0)) return [];
-  const [{ findOurs, findReplaced }, { programCost, statsEnabled }] = await Promise.all([import("./hook"), import("./cost")]);
+  const [{ findOurs, findReplaced }, { programCost }] = await Promise.all([import("./hook"), import("./cost")]);
   const rows: StatusRow[] = [];
-  const statsOn = statsEnabled();
   for (const link of links) {
     const ref: IfaceRef = { netns, ifindex: link.ifindex, name: link.ifname };
     const found = pinned.find((p) => p.ref.ifindex === link.ifindex);
@@ -53,7 +52,7 @@ export async function collectStatus(): Promise<StatusRow[]> {
     const replaced = found ? await findReplaced(found.pins) : undefined;
     for (const p of link.xdp) {
       const isOurs = p.id === ours?.id;
-      const cost = statsOn ? await programCost(p.id) : undefined;
+      const cost = await programCost(p.id);
       rows.push({
         ...(cost && { ns_per_packet: cost.ns_per_packet, run_cnt: cost.run_cnt }),
         iface: link.ifname, ifindex: link.ifindex, prog_id: p.id, name: p.name, tag: p.tag, mode: p.mode, ours: isOurs,
