@@ -1,13 +1,13 @@
 /**
  * Arguments shared by several commands: one definition each, and the readers
  * of single values. Every command loads this module, so it stays light: the
- * filter flags, which need tcpdump, CIDR and protocol parsing, are read in
- * ./_filters.
+ * flags that configure the program (filters, --block, --drop, --by), which
+ * need tcpdump, CIDR and protocol parsing and the program's layout, are read
+ * in ./_filters.
  */
 import type { ArgsDef } from "citty";
 import { statSync } from "node:fs";
 import { dirname, resolve } from "node:path";
-import { BY_KEYS, type BySpec, type ByKey } from "../bpf/layout";
 import { usageError } from "../errors";
 
 export const ifaceArgs = {
@@ -75,26 +75,6 @@ export const byArgs = {
     valueHint: "KEY",
   },
 } as const satisfies ArgsDef;
-
-/** What an IPv6 address is cut to when --by names only an IPv4 prefix: one subnet, what a single host or site LAN gets. */
-export const DEFAULT_V6_PREFIX = 64;
-
-/** --by KEY: a key, or src/V4[,V6] / dst/V4[,V6]; undefined when not given. */
-export function parseBy(value: unknown): BySpec | undefined {
-  if (value === undefined) return undefined;
-  const text = String(value).trim();
-  const m = /^([a-z]+)(?:\/(\d{1,3})(?:,(\d{1,3}))?)?$/.exec(text);
-  const key = m?.[1] as ByKey | undefined;
-  if (!m || !key || !BY_KEYS.includes(key))
-    throw usageError(`--by: "${String(value)}" is not a key`, `one of ${BY_KEYS.join(", ")}, or a prefix such as src/24 or dst/24,48`);
-  if (m[2] === undefined) return { key };
-  if (key !== "src" && key !== "dst") throw usageError(`--by: only src and dst take a prefix, not ${key} ("${text}")`);
-  const v4 = Number(m[2]);
-  const v6 = m[3] === undefined ? DEFAULT_V6_PREFIX : Number(m[3]);
-  if (v4 > 32) throw usageError(`--by ${text}: an IPv4 prefix is 0 to 32 bits, not ${v4}`);
-  if (v6 > 128) throw usageError(`--by ${text}: an IPv6 prefix is 0 to 128 bits, not ${v6}`);
-  return { key, prefix: { v4, v6 } };
-}
 
 export const DEFAULT_LIMIT = 20;
 

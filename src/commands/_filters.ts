@@ -1,10 +1,11 @@
 /**
- * The filter and block flags (--src, --proto, --port, --sample, --block,
- * --drop and the tcpdump expression): read once for every command that takes
- * some of them, and compiled by tcpdump before anything is attached.
+ * The flags that configure the program: the filter and block flags (--src,
+ * --proto, --port, --sample, --block, --drop and the tcpdump expression),
+ * read once for every command that takes some of them and compiled by
+ * tcpdump before anything is attached, and --by.
  */
 import { matchesEverything, parseDdd, unsupported } from "../bpf/cbpf";
-import { byText, CIDRS_MAX, type BySpec, type ClassicInsn, type ProgramConfig } from "../bpf/layout";
+import { BY_KEYS, byText, CIDRS_MAX, type ByKey, type BySpec, type ClassicInsn, type ProgramConfig } from "../bpf/layout";
 import { usageError } from "../errors";
 import { parseCidr, type Cidr } from "../net/cidr";
 import { protoName, protoNumber } from "../output/format";
@@ -119,4 +120,24 @@ export function describeFilters(f: Filters, by?: BySpec): string | undefined {
   if (f.config.ports) parts.push(`port ${f.config.ports.join(", ")}`);
   if (f.config.sample > 1) parts.push(`logging 1 in ${f.config.sample}`);
   return parts.length > 0 ? parts.join(" · ") : undefined;
+}
+
+/** What an IPv6 address is cut to when --by names only an IPv4 prefix: one subnet, what a single host or site LAN gets. */
+export const DEFAULT_V6_PREFIX = 64;
+
+/** --by KEY: a key, or src/V4[,V6] / dst/V4[,V6]; undefined when not given. */
+export function parseBy(value: unknown): BySpec | undefined {
+  if (value === undefined) return undefined;
+  const text = String(value).trim();
+  const m = /^([a-z]+)(?:\/(\d{1,3})(?:,(\d{1,3}))?)?$/.exec(text);
+  const key = m?.[1] as ByKey | undefined;
+  if (!m || !key || !BY_KEYS.includes(key))
+    throw usageError(`--by: "${String(value)}" is not a key`, `one of ${BY_KEYS.join(", ")}, or a prefix such as src/24 or dst/24,48`);
+  if (m[2] === undefined) return { key };
+  if (key !== "src" && key !== "dst") throw usageError(`--by: only src and dst take a prefix, not ${key} ("${text}")`);
+  const v4 = Number(m[2]);
+  const v6 = m[3] === undefined ? DEFAULT_V6_PREFIX : Number(m[3]);
+  if (v4 > 32) throw usageError(`--by ${text}: an IPv4 prefix is 0 to 32 bits, not ${v4}`);
+  if (v6 > 128) throw usageError(`--by ${text}: an IPv6 prefix is 0 to 128 bits, not ${v6}`);
+  return { key, prefix: { v4, v6 } };
 }

@@ -6,9 +6,9 @@ import { refuseCuttingOff } from "../xdp/guard";
 import { attachProgram } from "../xdp/hook";
 import { pinnedMetrics } from "../xdp/metrics";
 import {
-  attachArgs, blockArgs, byArgs, DEFAULT_LIMIT, expressionArgs, ifaceArgs, metricsArgs, outputArgs, parseBy, parseIface, parseMode, parsePrometheusFile,
+  attachArgs, blockArgs, byArgs, DEFAULT_LIMIT, expressionArgs, ifaceArgs, metricsArgs, outputArgs, parseIface, parseMode, parsePrometheusFile,
 } from "./_args";
-import { compileFilters, describeFilters, parseFilters } from "./_filters";
+import { compileFilters, describeFilters, parseBy, parseFilters } from "./_filters";
 import { defineCommand } from "./_command";
 
 export default defineCommand({

@@ -7,9 +7,9 @@ import { refuseCuttingOff } from "../xdp/guard";
 import { runSession } from "../xdp/session";
 import { readSources, SourceTracker } from "../xdp/sources";
 import {
-  attachArgs, blockArgs, byArgs, filterArgs, ifaceArgs, limitArgs, metricsArgs, outputArgs, parseBy, parseCount, parseIface, parseMode, parsePrometheusFile, parseSeconds, runArgs, statsArgs,
+  attachArgs, blockArgs, byArgs, filterArgs, ifaceArgs, limitArgs, metricsArgs, outputArgs, parseCount, parseIface, parseMode, parsePrometheusFile, parseSeconds, runArgs, statsArgs,
 } from "./_args";
-import { compileFilters, describeFilters, parseFilters } from "./_filters";
+import { compileFilters, describeFilters, parseBy, parseFilters } from "./_filters";
 import { defineCommand } from "./_command";
 
 /** Cursor home, then erase to the end: the table is redrawn in place without scrolling. */
