@@ -85,7 +85,7 @@ export const limitArgs = {
 /** Linux interface names: 1 to 15 bytes, no '/', ':' or white space, not "." or "..". */
 export function parseIface(value: unknown): string {
   if (typeof value !== "string" || value === "") throw usageError("--iface is required", "example: xdpwatch watch --iface eth0");
-  if (Buffer.byteLength(value) > 15) throw usageError(`interface name "${value}" is longer than 15 bytes`);
+  if (new TextEncoder().encode(value).length > 15) throw usageError(`interface name "${value}" is longer than 15 bytes`);
   if (value === "." || value === ".." || /[/:\s]/.test(value) || /[\x00-\x1f\x7f]/.test(value))
     throw usageError(`"${value}" is not a valid interface name`);
   return value;
