@@ -2,8 +2,8 @@
  * bpftool's command syntax and the parsers of what it prints; one-shot
  * commands run here, the long-lived batch process is in bpftool-batch.ts.
  */
-import * as v from "valibot";
 import { XwError } from "../errors";
+import { isObject, jsonReader, type JsonReader } from "./json";
 import { lastLines, run } from "./run";
 
 /** bpftool takes bytes as separate "hex" arguments. */
@@ -53,10 +53,6 @@ function batchWord(path: string): string {
   return `"${path}"`;
 }
 
-const BatchSchema = v.array(v.looseObject({ command: v.optional(v.array(v.string())), output: v.optional(v.unknown()) }));
-const ErrorSchema = v.looseObject({ error: v.string() });
-const VersionSchema = v.looseObject({ version: v.string() });
-
 export interface Loaded {
   /** The id of the program pinned at LoadOptions.prog. */
   id: number;
@@ -78,12 +74,13 @@ export async function loadAll(opts: LoadOptions): Promise<Loaded> {
   ];
   const res = await run(["bpftool", "-j", "batch", "file", "-"], { input: `${lines.join("\n")}\n`, allowFailure: true, timeoutMs: 60_000 });
   // Not the exit status: batch mode can fail after its last command (on a stale errno). The answers say.
-  const answers = res.stdout.trim() ? parseJson(BatchSchema, res.stdout, "bpftool batch") : [];
-  const done = answers.filter((a) => a.command).map((a) => a.output);
-  const [shown, version] = [v.safeParse(ProgInfoSchema, done[lines.length - 2]), v.safeParse(VersionSchema, done[lines.length - 1])];
-  if (shown.success && version.success) return { id: shown.output.id, version: version.output.version };
+  const r = jsonReader("bpftool batch");
+  const answers = res.stdout.trim() ? r.objects(r.parse(res.stdout), "the answer") : [];
+  const done = answers.filter((a) => a.command !== undefined).map((a) => a.output);
+  const [shown, version] = [done[lines.length - 2], done[lines.length - 1]];
+  if (isObject(shown) && isObject(version) && typeof version.version === "string") return { id: progInfo(r, shown, "prog show").id, version: version.version };
   // Batch mode stops at the first command that fails: the last answered. Its error, or batch mode's own.
-  const error = [...done, ...answers].find((o) => v.is(ErrorSchema, o))?.error ?? "";
+  const error = [...done, ...answers].map((o) => (isObject(o) && typeof o.error === "string" ? o.error : undefined)).find((e) => e !== undefined) ?? "";
   if (done.length > 1) throw new XwError(`bpftool ${lines[done.length - 1]!.split(" ", 2).join(" ")} failed after loading ${opts.object}: ${error}`);
   const out = [res.stderr.trim(), error].filter(Boolean).join("\n") || res.stdout.trim();
   const verifier = /processed \d+ insns|R\d+ |invalid|verifier/i.test(out);
@@ -108,41 +105,40 @@ export async function updateMap(pin: string, key: Uint8Array, value: Uint8Array)
   await run(["bpftool", "map", "update", "pinned", pin, "key", ...hexArgs(key), "value", ...hexArgs(value)]);
 }
 
-const ProgInfoSchema = v.looseObject({
-  id: v.number(),
-  name: v.optional(v.string()),
-  tag: v.optional(v.string()),
-  run_time_ns: v.optional(v.number()),
-  run_cnt: v.optional(v.number()),
-});
-export type ProgInfo = v.InferOutput<typeof ProgInfoSchema>;
+export interface ProgInfo {
+  id: number;
+  name?: string;
+  tag?: string;
+  /** Present when kernel.bpf_stats_enabled has been on. */
+  run_time_ns?: number;
+  run_cnt?: number;
+}
 
-function parseJson<T extends v.GenericSchema>(schema: T, text: string, what: string): v.InferOutput<T> {
-  let data: unknown;
-  try {
-    data = JSON.parse(text);
-  } catch {
-    throw new XwError(`unexpected output from ${what}: ${text.slice(0, 120)}`);
-  }
-  const parsed = v.safeParse(schema, data);
-  if (!parsed.success) throw new XwError(`unexpected output from ${what}: ${v.summarize(parsed.issues)}`);
-  return parsed.output;
+function progInfo(r: JsonReader, x: unknown, path: string): ProgInfo {
+  const o = r.object(x, path);
+  return {
+    id: r.number(o.id, `${path} id`),
+    name: r.optionalString(o.name, `${path} name`),
+    tag: r.optionalString(o.tag, `${path} tag`),
+    run_time_ns: r.optionalNumber(o.run_time_ns, `${path} run_time_ns`),
+    run_cnt: r.optionalNumber(o.run_cnt, `${path} run_cnt`),
+  };
 }
 
 /** Undefined when nothing is pinned there. */
 export async function showPinnedProg(pin: string): Promise<ProgInfo | undefined> {
   const res = await run(["bpftool", "-j", "prog", "show", "pinned", pin], { allowFailure: true });
   if (res.exitCode !== 0) return undefined;
-  return parseJson(ProgInfoSchema, res.stdout, "bpftool prog show");
+  const r = jsonReader("bpftool prog show");
+  return progInfo(r, r.parse(res.stdout), "the program");
 }
 
 export async function showProg(id: number): Promise<ProgInfo | undefined> {
   const res = await run(["bpftool", "-j", "prog", "show", "id", String(id)], { allowFailure: true });
   if (res.exitCode !== 0) return undefined;
-  return parseJson(ProgInfoSchema, res.stdout, "bpftool prog show");
+  const r = jsonReader("bpftool prog show");
+  return progInfo(r, r.parse(res.stdout), "the program");
 }
-
-const ProgRunsSchema = v.array(v.looseObject({ output: v.looseObject({ retval: v.number(), duration: v.number() }) }));
 
 /**
  * Runs pinned programs on frames in the kernel, `repeat` times each, in one
@@ -154,9 +150,10 @@ export async function runProgs(runs: readonly { pin: string; frameFile: string }
   const pinTo = cpu === undefined ? [] : ["taskset", "-c", String(cpu)];
   const lines = runs.map((r) => `prog run pinned ${r.pin} data_in ${r.frameFile} repeat ${repeat}`);
   const res = await run([...pinTo, "bpftool", "-j", "batch", "file", "-"], { input: `${lines.join("\n")}\n`, timeoutMs: 600_000 });
-  const answers = parseJson(ProgRunsSchema, res.stdout, "bpftool prog run");
+  const r = jsonReader("bpftool prog run");
+  const answers = r.objects(r.parse(res.stdout), "the answer");
   if (answers.length !== runs.length) throw new XwError(`bpftool answered ${answers.length} of ${runs.length} program runs`);
-  return answers.map((a) => a.output.duration);
+  return answers.map((a, i) => r.number(r.object(a.output, `run ${i} output`).duration, `run ${i} duration`));
 }
 
 /** One `map lookup` or `map dump` entry: key bytes and one value (or one per CPU). */
@@ -314,10 +311,9 @@ export async function pinProgram(id: number, pin: string): Promise<void> {
   await run(["bpftool", "prog", "pin", "id", String(id), pin]);
 }
 
-const LookupSchema = v.looseObject({ value: v.array(v.string()) });
-
 /** One-shot `map lookup` of a u32 key in JSON mode: the value's exact bytes, also for a map with BTF. */
 export async function lookupBytes(pin: string, key: number): Promise<Uint8Array> {
   const res = await run(["bpftool", "-j", "map", "lookup", "pinned", pin, "key", ...hexArgs(u32Key(key))]);
-  return Uint8Array.from(parseJson(LookupSchema, res.stdout, "bpftool map lookup").value, (b) => Number.parseInt(b, 16));
+  const r = jsonReader("bpftool map lookup");
+  return Uint8Array.from(r.strings(r.object(r.parse(res.stdout), "the answer").value, "value"), (b) => Number.parseInt(b, 16));
 }

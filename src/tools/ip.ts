@@ -1,5 +1,6 @@
 /** The one place that runs iproute2's `ip`. */
 import { XwError } from "../errors";
+import { jsonReader } from "./json";
 import { installFix, run } from "./run";
 
 export type XdpMode = "native" | "generic";
@@ -27,32 +28,10 @@ export interface Link {
   linkType?: string;
 }
 
-type JsonObject = Record<string, unknown>;
-const isObject = (x: unknown): x is JsonObject => typeof x === "object" && x !== null && !Array.isArray(x);
-
-/**
- * Reads ip's JSON where xdpwatch uses it, checked by hand: a field of another
- * type is an error that names it; whatever else ip prints is passed over.
- * (valibot, loaded cold for this, cost `status` about 0.3 ms.)
- */
-function jsonReader(what: string) {
-  const fail = (path: string, want: string): never => {
-    throw new XwError(`unexpected output from ${what}: ${path} is not ${want}`);
-  };
-  return {
-    objects: (x: unknown, path: string): JsonObject[] => (Array.isArray(x) && x.every(isObject) ? x : fail(path, "a list of objects")),
-    object: (x: unknown, path: string): JsonObject => (isObject(x) ? x : fail(path, "an object")),
-    optionalObject: (x: unknown, path: string): JsonObject | undefined => (x === undefined || isObject(x) ? x : fail(path, "an object")),
-    number: (x: unknown, path: string): number => (typeof x === "number" ? x : fail(path, "a number")),
-    string: (x: unknown, path: string): string => (typeof x === "string" ? x : fail(path, "a string")),
-    optionalString: (x: unknown, path: string): string | undefined => (x === undefined || typeof x === "string" ? x : fail(path, "a string")),
-  };
-}
-
 /** `ip -j link show` (with -d, the kinds too): the links, each with the programs at its XDP hook. */
 export function parseLinks(stdout: string): Link[] {
   const r = jsonReader("ip -j link");
-  return r.objects(JSON.parse(stdout), "the answer").map((raw, i) => {
+  return r.objects(r.parse(stdout), "the answer").map((raw, i) => {
     const xdp = r.optionalObject(raw.xdp, `link ${i} xdp`);
     const attached = xdp?.attached !== undefined ? r.objects(xdp.attached, `link ${i} xdp.attached`) : xdp?.prog !== undefined ? [{ mode: xdp.mode, prog: xdp.prog }] : [];
     return {
@@ -129,7 +108,7 @@ export async function addresses(iface: string): Promise<string[]> {
   const res = await run(["ip", "-j", "addr", "show", "dev", iface], { allowFailure: true });
   if (res.exitCode !== 0) return [];
   const r = jsonReader("ip -j addr");
-  return r.objects(JSON.parse(res.stdout), "the answer").flatMap((link, i) =>
+  return r.objects(r.parse(res.stdout), "the answer").flatMap((link, i) =>
     link.addr_info === undefined ? [] : r.objects(link.addr_info, `link ${i} addr_info`).flatMap((a, j) => r.optionalString(a.local, `link ${i} address ${j}`) ?? []),
   );
 }
@@ -140,7 +119,7 @@ const STACKED_KINDS = new Set(["vlan", "macvlan", "macvtap", "ipvlan", "ipvtap"]
 /** The devices directly above an interface (its bridge or bond, VLANs and macvlans on it), from netlink. */
 export async function upperDevices(iface: string): Promise<string[]> {
   const r = jsonReader("ip -j -d link");
-  const links = r.objects(JSON.parse((await run(["ip", "-j", "-d", "link", "show"])).stdout), "the answer").map((l, i) => ({
+  const links = r.objects(r.parse((await run(["ip", "-j", "-d", "link", "show"])).stdout), "the answer").map((l, i) => ({
     ifname: r.string(l.ifname, `link ${i} ifname`),
     master: r.optionalString(l.master, `link ${i} master`),
     link: r.optionalString(l.link, `link ${i} link`),
