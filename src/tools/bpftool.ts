@@ -91,9 +91,10 @@ export async function loadAll(opts: LoadOptions): Promise<Loaded> {
 }
 
 /**
- * Whether this bpftool writes its output a line at a time (main() sets stdout
- * line-buffered in v5.16, the libbpf/bpftool mirror's first, and every later
- * release; v5.10 does not), or in blocks when it writes to a file.
+ * Whether this bpftool writes its output a line at a time, or may write it in
+ * blocks to a file: main() sets stdout line-buffered in v5.16 (the
+ * libbpf/bpftool mirror's first) and every later release; v5.10 does not, and
+ * the versions between are taken to buffer.
  */
 export function writesLines(version: string): boolean {
   const [major = 0, minor = 0] = version.split(".").map(Number);

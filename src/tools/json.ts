@@ -2,7 +2,7 @@
  * The JSON that ip and bpftool print, checked by hand where xdpwatch reads it:
  * a field of another type is one error that names it, and whatever else the
  * tools print is passed over. A schema library (valibot) did the same and cost
- * every start ~0.5 ms of loading for these few fields (scripts/bench-startup.ts).
+ * a start 0.3 to 0.7 ms of loading for these few fields (scripts/bench-startup.ts).
  */
 import { XwError } from "../errors";
 
