@@ -28,6 +28,7 @@ async function loadCommand(name: CommandName): Promise<Loaded> {
   return (await subCommands[name]()) as Loaded;
 }
 
+/** The --help pages are loaded by help alone (src/commands/usage.ts). */
 async function usage(name?: CommandName): Promise<string> {
   return (await import("./commands/usage")).usage(name);
 }
