@@ -10,9 +10,12 @@ import { createConsola, LogLevels, type LogObject, type LogType } from "consola/
 import { fstatSync, writeSync } from "node:fs";
 import { colourWanted, isTerminalStat } from "./output/terminal";
 
+// Not Buffer: its first use costs ~0.2 ms, a twentieth of a `status` run.
+const utf8 = new TextEncoder();
+
 /** Everything written to stderr goes through here, in order: log lines and the entry point's error lines. */
 export function writeStderr(text: string): void {
-  const bytes = Buffer.from(text);
+  const bytes = utf8.encode(text);
   for (let at = 0; at < bytes.length; ) {
     try {
       at += writeSync(2, bytes, at);

@@ -2,16 +2,15 @@
 /**
  * The entry point: help, the version, or one command; any error becomes one
  * line and an exit code. It imports only what every run needs: a command,
- * citty and the logger load when used, so that --help, --version and
- * `status` start about as fast as Bun itself (scripts/bench-startup.ts).
+ * its argument parser and the logger load when used, so that --help,
+ * --version and `status` start about as fast as Bun itself
+ * (scripts/bench-startup.ts).
  */
 import type { ArgsDef, CommandDef } from "citty";
 // Hashed from the embedded object by scripts/build-bpf.ts (test/bpf/tag.test.ts checks them against the kernel).
 import tags from "../dist/bpf/xdpwatch.tags.json" with { type: "json" };
-import { usageTexts } from "./commands" with { type: "macro" };
-import { examples, rootMeta, subCommands, type CommandName } from "./commands";
+import { rootMeta, subCommands, type CommandName } from "./commands";
 import { EXIT, XwError } from "./errors";
-import { colourWanted, isTerminal } from "./output/terminal";
 
 type Loaded = CommandDef<ArgsDef>;
 
@@ -29,14 +28,9 @@ async function loadCommand(name: CommandName): Promise<Loaded> {
   return (await subCommands[name]()) as Loaded;
 }
 
-/** citty's usage, rendered at build time (see usageTexts), without colours off a terminal, and examples. */
+/** The --help pages are loaded by help alone (src/commands/usage.ts). */
 async function usage(name?: CommandName): Promise<string> {
-  const texts = await usageTexts();
-  const rendered = name ? texts.commands[name] : texts.root;
-  // citty colours by environment alone; colours belong on a terminal only.
-  const text = (colourWanted(await isTerminal(1)) ? rendered : Bun.stripANSI(rendered)).trimEnd();
-  const lines = name ? examples[name] : ["sudo xdpwatch doctor", "sudo xdpwatch watch -i eth0", "sudo xdpwatch top -i eth0"];
-  return `${text}\n\nEXAMPLES\n\n${lines.map((l) => `  $ ${l}`).join("\n")}`;
+  return (await import("./commands/usage")).usage(name);
 }
 
 /** `xdpwatch help [CMD]` and `xdpwatch --help [CMD]`: the same usage as `xdpwatch [CMD] --help`. */
@@ -64,15 +58,9 @@ export async function runCli(rawArgs: string[]): Promise<number> {
     if (first.startsWith("-")) throw new XwError(`unknown option ${first}`, { exitCode: EXIT.usage, hint: "xdpwatch --help lists the commands" });
     if (!isCommand(first)) throw unknownCommand(first);
     if (rest.some((a) => HELP_FLAGS.includes(a))) return await help([first]);
-    const [cmd, { rejectUnknownArgs }, { runCommand }, { setVerbosity }] = await Promise.all([
-      loadCommand(first),
-      import("./commands/_args"),
-      import("citty"),
-      import("./log"),
-    ]);
+    const [cmd, { runCommand }, { setVerbosity }] = await Promise.all([loadCommand(first), import("./commands/_command"), import("./log")]);
     setVerbosity({ verbose, quiet: rest.includes("--quiet") || rest.includes("-q") });
-    rejectUnknownArgs(rest, ((await cmd.args) ?? {}) as ArgsDef);
-    await runCommand(cmd, { rawArgs: rest });
+    await runCommand(cmd, rest);
     return EXIT.ok;
   } catch (err) {
     return reportError(err, verbose);
@@ -93,10 +81,6 @@ async function reportError(err: unknown, verbose: boolean): Promise<number> {
     if (err.hint) line(`hint: ${err.hint}`);
     if (verbose && err.cause) log.debug(err.cause);
     return err.exitCode;
-  }
-  if ((err as { code?: string }).code === "EARG") {
-    line(`error: ${(err as Error).message}`);
-    return EXIT.usage;
   }
   line(`internal error: ${(err as Error).message ?? String(err)}`);
   if (verbose) log.error(err);

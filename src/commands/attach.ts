@@ -1,4 +1,3 @@
-import { defineCommand } from "citty";
 import { XwError } from "../errors";
 import { log, withProgress } from "../log";
 import { writeMetricsFile } from "../output/prometheus";
@@ -7,9 +6,10 @@ import { refuseCuttingOff } from "../xdp/guard";
 import { attachProgram } from "../xdp/hook";
 import { pinnedMetrics } from "../xdp/metrics";
 import {
-  attachArgs, blockArgs, byArgs, DEFAULT_LIMIT, compileFilters, describeFilters, expressionArgs, ifaceArgs, metricsArgs, outputArgs, parseBy, parseFilters, parseIface,
-  parseMode, parsePrometheusFile,
+  attachArgs, blockArgs, byArgs, DEFAULT_LIMIT, expressionArgs, ifaceArgs, metricsArgs, outputArgs, parseIface, parseMode, parsePrometheusFile,
 } from "./_args";
+import { compileFilters, describeFilters, parseBy, parseFilters } from "./_filters";
+import { defineCommand } from "./_command";
 
 export default defineCommand({
   meta: {
@@ -35,7 +35,7 @@ export default defineCommand({
     const sources = args.sources === true || by !== undefined;
     const filters = await compileFilters(parseFilters(args, rawArgs), args.yes === true);
     const metricsFile = parsePrometheusFile(args["prometheus-file"]);
-    await preflight();
+    preflight();
     await refuseCuttingOff(filters.block, iface, args.yes === true);
     const described = describeFilters(filters, by);
     const att = await withProgress(`loading and attaching to ${iface}`, attachProgram({

@@ -1,4 +1,3 @@
-import { defineCommand } from "citty";
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { availableParallelism, constants } from "node:os";
 import { join } from "node:path";
@@ -14,6 +13,7 @@ import { isAlive } from "../xdp/owner";
 import { BENCH_ROOT, ensureBpffs, pinsAt, removeIfEmpty } from "../xdp/pins";
 import { Stop } from "../xdp/session";
 import { outputArgs, parseCount } from "./_args";
+import { defineCommand } from "./_command";
 
 /** The function names in bpf/empty.c and bpf/minimal.c, which bpftool pins the programs under. */
 const BASELINE_PROG = "xdpwatch_empty";
@@ -38,7 +38,7 @@ function removeStaleRuns(): void {
 /** Loads an object that needs no configuration. */
 async function loadPlain(dir: string, object: string, prog: string): Promise<string> {
   mkdirSync(dir, { recursive: true });
-  await bpftool.loadAll({ object, progDir: dir, mapDir: join(dir, "maps") });
+  await bpftool.loadAll({ object, progDir: dir, mapDir: join(dir, "maps"), prog: join(dir, prog) });
   return join(dir, prog);
 }
 

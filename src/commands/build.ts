@@ -1,9 +1,9 @@
-import { defineCommand } from "citty";
 import { resolve } from "node:path";
 import { materialize } from "../bpf/embedded";
 import { log, withProgress } from "../log";
 import { compileBpf } from "../tools/clang";
 import { outputArgs } from "./_args";
+import { defineCommand } from "./_command";
 
 export default defineCommand({
   meta: {

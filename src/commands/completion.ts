@@ -1,7 +1,8 @@
-import { defineCommand, type ArgsDef } from "citty";
+import type { ArgsDef } from "citty";
 import { usageError } from "../errors";
 import { subCommands } from ".";
 import { completionScript, SHELLS, type CommandSpec, type Shell } from "../output/completion";
+import { defineCommand } from "./_command";
 
 export default defineCommand({
   meta: {

@@ -1,7 +1,7 @@
-import { defineCommand } from "citty";
 import { log } from "../log";
 import { detachInterface } from "../xdp/detach";
 import { ifaceArgs, outputArgs, parseIface } from "./_args";
+import { defineCommand } from "./_command";
 
 export default defineCommand({
   meta: {

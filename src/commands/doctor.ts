@@ -1,8 +1,8 @@
-import { defineCommand } from "citty";
 import { colors } from "consola/utils";
 import { XwError } from "../errors";
 import { runChecks } from "../system/checks";
 import { outputArgs, parseIface } from "./_args";
+import { defineCommand } from "./_command";
 
 export default defineCommand({
   meta: {

@@ -1,4 +1,3 @@
-import { defineCommand } from "citty";
 import { SOURCES_MAX } from "../bpf/layout";
 import { XwError } from "../errors";
 import { log } from "../log";
@@ -6,6 +5,7 @@ import { writeMetricsFile } from "../output/prometheus";
 import { inspectHook } from "../xdp/hook";
 import { pinnedMetrics } from "../xdp/metrics";
 import { ifaceArgs, limitArgs, metricsArgs, outputArgs, parseCount, parseIface, parsePrometheusFile } from "./_args";
+import { defineCommand } from "./_command";
 
 export default defineCommand({
   meta: {

@@ -1,7 +1,7 @@
-import { defineCommand } from "citty";
 import { log } from "../log";
 import { collectStatus } from "../xdp/status";
 import { outputArgs } from "./_args";
+import { defineCommand } from "./_command";
 
 export default defineCommand({
   meta: { name: "status", description: "List interfaces that have an XDP program, xdpwatch's or anyone's" },

@@ -1,4 +1,3 @@
-import { defineCommand } from "citty";
 import { SOURCES_MAX } from "../bpf/layout";
 import { prometheusText, writeMetricsFile } from "../output/prometheus";
 import { sourcesJson, sourcesTable, type SourcesSnapshot } from "../output/sources";
@@ -8,9 +7,10 @@ import { refuseCuttingOff } from "../xdp/guard";
 import { runSession } from "../xdp/session";
 import { readSources, SourceTracker } from "../xdp/sources";
 import {
-  attachArgs, blockArgs, byArgs, compileFilters, describeFilters, filterArgs, ifaceArgs, limitArgs, metricsArgs, outputArgs, parseBy, parseCount, parseFilters,
-  parseIface, parseMode, parsePrometheusFile, parseSeconds, runArgs, statsArgs,
+  attachArgs, blockArgs, byArgs, filterArgs, ifaceArgs, limitArgs, metricsArgs, outputArgs, parseCount, parseIface, parseMode, parsePrometheusFile, parseSeconds, runArgs, statsArgs,
 } from "./_args";
+import { compileFilters, describeFilters, parseBy, parseFilters } from "./_filters";
+import { defineCommand } from "./_command";
 
 /** Cursor home, then erase to the end: the table is redrawn in place without scrolling. */
 const REDRAW = "\x1b[H\x1b[J";
@@ -45,7 +45,7 @@ export default defineCommand({
     const out = new DataOut();
     const json = args.json === true;
     const redraw = !json && process.stdout.isTTY === true;
-    await preflight();
+    preflight();
     await refuseCuttingOff(filters.block, iface, args.yes === true);
 
     await runSession(

@@ -1,4 +1,3 @@
-import { defineCommand } from "citty";
 import { PacketEncoder } from "../output/format";
 import { prometheusText, writeMetricsFile } from "../output/prometheus";
 import { DataOut } from "../output/stdout";
@@ -7,10 +6,11 @@ import { refuseCuttingOff } from "../xdp/guard";
 import type { RecordBatch } from "../xdp/batch";
 import { runSession } from "../xdp/session";
 import {
-  attachArgs, blockArgs, compileFilters, describeFilters, filterArgs, ifaceArgs, metricsArgs, outputArgs, parseCount, parseFilters, parseIface, parseMode,
-  parsePrometheusFile, parseSeconds, runArgs, statsArgs, sampleArgs,
+  attachArgs, blockArgs, filterArgs, ifaceArgs, metricsArgs, outputArgs, parseCount, parseIface, parseMode, parsePrometheusFile, parseSeconds, runArgs, statsArgs, sampleArgs,
 } from "./_args";
+import { compileFilters, describeFilters, parseFilters } from "./_filters";
 import type { Stats } from "../bpf/layout";
+import { defineCommand } from "./_command";
 
 /** Poll at least this often; sooner when a ring fills fast (Reader.pollDelay). */
 const POLL_MS = 50;
@@ -38,7 +38,7 @@ export default defineCommand({
     const metricsFile = parsePrometheusFile(args["prometheus-file"]);
     const out = new DataOut();
     const json = args.json === true;
-    await preflight();
+    preflight();
     await refuseCuttingOff(filters.block, iface, args.yes === true);
 
     await runSession(

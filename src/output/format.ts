@@ -82,16 +82,26 @@ export function hasIcmp(family: number, proto: number, code: number): boolean {
 const utf8 = new TextEncoder();
 const bytesOf = (s: string) => utf8.encode(s);
 /** From the family to the length's digits, one copy: `","family":4,"proto":"udp","len":`, by family and protocol. */
-const FAMILY_PROTO_JSON = [FAMILY_IPV4, FAMILY_IPV6].map((f) =>
-  Array.from({ length: 256 }, (_, p) => bytesOf(`","family":${f},"proto":${JSON.stringify(protoName(p))},"len":`)),
-);
-const FLAGS_JSON = Array.from({ length: 256 }, (_, f) => bytesOf(`,"flags":"${tcpFlags(f)}"`));
-const FLAGS_TEXT = Array.from({ length: 256 }, (_, f) => bytesOf(`Flags [${tcpFlags(f)}], length `));
+let FAMILY_PROTO_JSON: Uint8Array[][];
+let FLAGS_JSON: Uint8Array[];
+let FLAGS_TEXT: Uint8Array[];
 /** The human line's protocol part after `: `, for protocols with nothing more to say, by protocol. */
-const PROTO_TEXT = Array.from({ length: 256 }, (_, p) => bytesOf(`${p === 17 ? "UDP" : protoName(p)}, length `));
-const ICMP_TEXT = [FAMILY_IPV4, FAMILY_IPV6].map((f) =>
-  Array.from({ length: 256 }, (_, t) => bytesOf(f === FAMILY_IPV4 ? `ICMP ${icmpTypeName(f, t)}` : `ICMP6, ${icmpTypeName(f, t)}`)),
-);
+let PROTO_TEXT: Uint8Array[];
+let ICMP_TEXT: Uint8Array[][];
+
+/** Made with the first encoder, not as the module loads: about 2 ms that every start of watch would wait for. */
+function makePieces(): void {
+  if (FLAGS_JSON) return;
+  FAMILY_PROTO_JSON = [FAMILY_IPV4, FAMILY_IPV6].map((f) =>
+    Array.from({ length: 256 }, (_, p) => bytesOf(`","family":${f},"proto":${JSON.stringify(protoName(p))},"len":`)),
+  );
+  FLAGS_JSON = Array.from({ length: 256 }, (_, f) => bytesOf(`,"flags":"${tcpFlags(f)}"`));
+  FLAGS_TEXT = Array.from({ length: 256 }, (_, f) => bytesOf(`Flags [${tcpFlags(f)}], length `));
+  PROTO_TEXT = Array.from({ length: 256 }, (_, p) => bytesOf(`${p === 17 ? "UDP" : protoName(p)}, length `));
+  ICMP_TEXT = [FAMILY_IPV4, FAMILY_IPV6].map((f) =>
+    Array.from({ length: 256 }, (_, t) => bytesOf(f === FAMILY_IPV4 ? `ICMP ${icmpTypeName(f, t)}` : `ICMP6, ${icmpTypeName(f, t)}`)),
+  );
+}
 const J = {
   dst: bytesOf('","dst":"'), sport: bytesOf(',"sport":'), dport: bytesOf(',"dport":'), vlan: bytesOf(',"vlan":'),
   icmpType: bytesOf(',"icmp_type":'), icmpCode: bytesOf(',"icmp_code":'),
@@ -193,6 +203,7 @@ export class PacketEncoder {
     iface: string,
     private readonly json: boolean,
   ) {
+    makePieces();
     this.rename(iface);
   }
 

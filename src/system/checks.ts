@@ -1,13 +1,13 @@
 /**
  * What xdpwatch needs from a machine, checked one by one with the exact fix
- * for each gap. `doctor` prints them all; commands that attach run the
- * required ones first and stop with the same words.
+ * for each gap. `doctor` prints them all; commands that attach check first
+ * what needs nothing run (see preflight) and stop with the same words.
  */
 import { existsSync, readFileSync, readlinkSync } from "node:fs";
 import { release } from "node:os";
 import { basename } from "node:path";
 import { XwError } from "../errors";
-import { showLink } from "../tools/ip";
+import * as ip from "../tools/ip";
 import { findTool, installFix, run } from "../tools/run";
 import { tcpdumpVersion } from "../tools/tcpdump";
 import { isBpffs } from "../xdp/pins";
@@ -64,22 +64,28 @@ export function bpffsCheck(): CheckResult {
   };
 }
 
+/** A required tool missing from PATH, or undefined: all that commands check of ip and bpftool before they start. */
+function missingTool(tool: "ip" | "bpftool"): CheckResult | undefined {
+  if (findTool(tool)) return undefined;
+  return { name: tool, ok: false, required: true, detail: `${tool === "ip" ? "ip (iproute2)" : tool} not found on PATH`, fix: installFix(tool) };
+}
+
 export async function ipCheck(): Promise<CheckResult> {
-  if (!findTool("ip")) return { name: "ip", ok: false, required: true, detail: "ip (iproute2) not found on PATH", fix: installFix("ip") };
-  const v = await run(["ip", "-V"], { allowFailure: true });
-  const text = (v.stdout + v.stderr).trim();
-  const withLibbpf = /libbpf/.test(text);
+  const missing = missingTool("ip");
+  if (missing) return missing;
+  const { text, libbpf } = await ip.version();
   return {
     name: "ip",
-    ok: withLibbpf,
+    ok: libbpf,
     required: true,
-    detail: withLibbpf ? text : `${text}: built without libbpf, it cannot attach pinned XDP programs`,
-    fix: withLibbpf ? undefined : `${installFix("ip")}, a build with libbpf (iproute2 5.10 or later from your distribution)`,
+    detail: libbpf ? text : `${text}: built without libbpf, it cannot attach pinned XDP programs`,
+    fix: libbpf ? undefined : ip.LIBBPF_FIX,
   };
 }
 
 export async function bpftoolCheck(): Promise<CheckResult> {
-  if (!findTool("bpftool")) return { name: "bpftool", ok: false, required: true, detail: "bpftool not found on PATH", fix: installFix("bpftool") };
+  const missing = missingTool("bpftool");
+  if (missing) return missing;
   const v = await run(["bpftool", "version"], { allowFailure: true });
   return { name: "bpftool", ok: v.exitCode === 0, required: true, detail: (v.stdout.split("\n")[0] ?? "").replace(/^\S*\//, "").trim() || v.stderr.trim(), fix: v.exitCode === 0 ? undefined : installFix("bpftool") };
 }
@@ -132,7 +138,7 @@ function driverOf(iface: string): string | undefined {
 }
 
 export async function interfaceCheck(iface: string): Promise<CheckResult> {
-  const link = findTool("ip") ? await showLink(iface).catch(() => undefined) : undefined;
+  const link = findTool("ip") ? await ip.showLink(iface).catch(() => undefined) : undefined;
   if (!link)
     return { name: `interface ${iface}`, ok: false, required: true, detail: `no interface named "${iface}" in this network namespace`, fix: "`ip link` lists interfaces" };
   const driver = driverOf(iface) ?? link.kind ?? "unknown driver";
@@ -152,10 +158,13 @@ export async function runChecks(iface?: string): Promise<CheckResult[]> {
   return results;
 }
 
-/** The required checks, before anything is attached: the first failure stops with doctor's words. */
-export async function preflight(): Promise<void> {
-  // Run together (ip and bpftool are asked for their versions at once): a script waits for start-up.
-  const results = await Promise.all([kernelCheck, privilegesCheck, ipCheck, bpftoolCheck].map((check) => check()));
-  const failed = results.find((r) => !r.ok);
+/**
+ * The required checks, before anything is attached: the first failure stops
+ * with doctor's words. Nothing is run: a script waits for every start, and
+ * what a tool's build lacks shows when it fails (an ip without libbpf: the
+ * attach error says so).
+ */
+export function preflight(): void {
+  const failed = [kernelCheck(), privilegesCheck(), missingTool("ip"), missingTool("bpftool")].find((r) => r && !r.ok);
   if (failed) throw new XwError(failed.detail, { hint: failed.fix ? `fix: ${failed.fix}` : undefined });
 }

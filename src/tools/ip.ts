@@ -1,30 +1,13 @@
 /** The one place that runs iproute2's `ip`. */
-import * as v from "valibot";
 import { XwError } from "../errors";
-import { run } from "./run";
+import { jsonReader } from "./json";
+import { installFix, run } from "./run";
 
 export type XdpMode = "native" | "generic";
 
 /** IFLA_XDP_ATTACHED values as `ip -j` prints them. */
 const ATTACHED_MODES: Record<number, string> = { 1: "native", 2: "generic", 3: "offload", 4: "multi" };
 const IP_MODE_KEYWORD: Record<XdpMode, string> = { native: "xdpdrv", generic: "xdpgeneric" };
-
-const ProgSchema = v.looseObject({ id: v.number(), name: v.optional(v.string()), tag: v.optional(v.string()) });
-const LinkSchema = v.looseObject({
-  ifindex: v.number(),
-  ifname: v.string(),
-  operstate: v.optional(v.string()),
-  linkinfo: v.optional(v.looseObject({ info_kind: v.optional(v.string()) })),
-  link_type: v.optional(v.string()),
-  xdp: v.optional(
-    v.looseObject({
-      mode: v.number(),
-      prog: v.optional(ProgSchema),
-      attached: v.optional(v.array(v.looseObject({ mode: v.number(), prog: ProgSchema }))),
-    }),
-  ),
-});
-const LinksSchema = v.array(LinkSchema);
 
 export interface AttachedProgram {
   id: number;
@@ -45,19 +28,27 @@ export interface Link {
   linkType?: string;
 }
 
-function toLink(raw: v.InferOutput<typeof LinkSchema>): Link {
-  const xdp: AttachedProgram[] = [];
-  const entries = raw.xdp?.attached ?? (raw.xdp?.prog ? [{ mode: raw.xdp.mode, prog: raw.xdp.prog }] : []);
-  for (const a of entries) {
-    xdp.push({ id: a.prog.id, name: a.prog.name ?? "", tag: a.prog.tag ?? "", mode: ATTACHED_MODES[a.mode] ?? String(a.mode) });
-  }
-  return { ifindex: raw.ifindex, ifname: raw.ifname, operstate: raw.operstate, xdp, kind: raw.linkinfo?.info_kind, linkType: raw.link_type };
-}
-
-function parseLinks(stdout: string): Link[] {
-  const parsed = v.safeParse(LinksSchema, JSON.parse(stdout));
-  if (!parsed.success) throw new XwError(`unexpected output from ip -j link: ${v.summarize(parsed.issues)}`);
-  return parsed.output.map(toLink);
+/** `ip -j link show` (with -d, the kinds too): the links, each with the programs at its XDP hook. */
+export function parseLinks(stdout: string): Link[] {
+  const r = jsonReader("ip -j link");
+  return r.objects(r.parse(stdout), "the answer").map((raw, i) => {
+    const xdp = r.optionalObject(raw.xdp, `link ${i} xdp`);
+    const attached = xdp?.attached !== undefined ? r.objects(xdp.attached, `link ${i} xdp.attached`) : xdp?.prog !== undefined ? [{ mode: xdp.mode, prog: xdp.prog }] : [];
+    return {
+      ifindex: r.number(raw.ifindex, `link ${i} ifindex`),
+      ifname: r.string(raw.ifname, `link ${i} ifname`),
+      operstate: r.optionalString(raw.operstate, `link ${i} operstate`),
+      xdp: attached.map((a, j): AttachedProgram => {
+        const at = `link ${i} program ${j}`;
+        const prog = r.object(a.prog, `${at} prog`);
+        const mode = r.number(a.mode, `${at} mode`);
+        const [name, tag] = [r.optionalString(prog.name, `${at} name`), r.optionalString(prog.tag, `${at} tag`)];
+        return { id: r.number(prog.id, `${at} id`), name: name ?? "", tag: tag ?? "", mode: ATTACHED_MODES[mode] ?? String(mode) };
+      }),
+      kind: r.optionalString(r.optionalObject(raw.linkinfo, `link ${i} linkinfo`)?.info_kind, `link ${i} linkinfo.info_kind`),
+      linkType: r.optionalString(raw.link_type, `link ${i} link_type`),
+    };
+  });
 }
 
 /** Undefined when the interface does not exist (in this network namespace). With details: its kind too. */
@@ -98,32 +89,43 @@ export class AttachError extends XwError {
   }
 }
 
+/** ip's version line, and whether it was built with libbpf, which attaching pinned XDP programs needs. */
+export async function version(): Promise<{ text: string; libbpf: boolean }> {
+  const v = await run(["ip", "-V"], { allowFailure: true });
+  const text = (v.stdout + v.stderr).trim();
+  return { text, libbpf: /libbpf/.test(text) };
+}
+
+/** What to install when ip lacks libbpf. */
+export const LIBBPF_FIX = `${installFix("ip")}, a build with libbpf (iproute2 5.10 or later from your distribution)`;
+
 export function isXdpMode(mode: string): mode is XdpMode {
   return mode === "native" || mode === "generic";
 }
-
-const AddrSchema = v.array(v.looseObject({ addr_info: v.optional(v.array(v.looseObject({ local: v.optional(v.string()) }))) }));
 
 /** The addresses assigned to an interface (IPv4 and IPv6, as ip prints them). */
 export async function addresses(iface: string): Promise<string[]> {
   const res = await run(["ip", "-j", "addr", "show", "dev", iface], { allowFailure: true });
   if (res.exitCode !== 0) return [];
-  const parsed = v.safeParse(AddrSchema, JSON.parse(res.stdout));
-  if (!parsed.success) throw new XwError(`unexpected output from ip -j addr: ${v.summarize(parsed.issues)}`);
-  return parsed.output.flatMap((l) => (l.addr_info ?? []).flatMap((a) => (a.local ? [a.local] : [])));
+  const r = jsonReader("ip -j addr");
+  return r.objects(r.parse(res.stdout), "the answer").flatMap((link, i) =>
+    link.addr_info === undefined ? [] : r.objects(link.addr_info, `link ${i} addr_info`).flatMap((a, j) => r.optionalString(a.local, `link ${i} address ${j}`) ?? []),
+  );
 }
 
 /** Kinds whose device sits on top of its `link` (the kernel's upper/lower adjacency); a veth's `link` is its peer. */
 const STACKED_KINDS = new Set(["vlan", "macvlan", "macvtap", "ipvlan", "ipvtap"]);
-const DetailSchema = v.array(
-  v.looseObject({ ifname: v.string(), master: v.optional(v.string()), link: v.optional(v.string()), linkinfo: v.optional(v.looseObject({ info_kind: v.optional(v.string()) })) }),
-);
 
 /** The devices directly above an interface (its bridge or bond, VLANs and macvlans on it), from netlink. */
 export async function upperDevices(iface: string): Promise<string[]> {
-  const parsed = v.safeParse(DetailSchema, JSON.parse((await run(["ip", "-j", "-d", "link", "show"])).stdout));
-  if (!parsed.success) throw new XwError(`unexpected output from ip -j -d link: ${v.summarize(parsed.issues)}`);
-  const master = parsed.output.find((l) => l.ifname === iface)?.master;
-  const onTop = parsed.output.filter((l) => l.link === iface && STACKED_KINDS.has(l.linkinfo?.info_kind ?? "")).map((l) => l.ifname);
+  const r = jsonReader("ip -j -d link");
+  const links = r.objects(r.parse((await run(["ip", "-j", "-d", "link", "show"])).stdout), "the answer").map((l, i) => ({
+    ifname: r.string(l.ifname, `link ${i} ifname`),
+    master: r.optionalString(l.master, `link ${i} master`),
+    link: r.optionalString(l.link, `link ${i} link`),
+    kind: r.optionalString(r.optionalObject(l.linkinfo, `link ${i} linkinfo`)?.info_kind, `link ${i} linkinfo.info_kind`),
+  }));
+  const master = links.find((l) => l.ifname === iface)?.master;
+  const onTop = links.filter((l) => l.link === iface && STACKED_KINDS.has(l.kind ?? "")).map((l) => l.ifname);
   return master ? [master, ...onTop] : onTop;
 }

@@ -48,8 +48,9 @@ export function costOf(info: { run_cnt?: number; run_time_ns?: number }): Progra
   return { run_cnt: info.run_cnt, run_time_ns: info.run_time_ns, ns_per_packet: Math.round((info.run_time_ns / info.run_cnt) * 10) / 10 };
 }
 
-/** Undefined unless the kernel has been counting (and the program has run). */
+/** Undefined unless the kernel is counting (and the program has run); bpftool is not asked otherwise. */
 export async function programCost(progId: number): Promise<ProgramCost | undefined> {
+  if (!statsEnabled()) return undefined;
   const info = await showProg(progId);
   return info ? costOf(info) : undefined;
 }

@@ -221,11 +221,18 @@ async function replaceKeeping(state: HookState, pins: Pins, mode: ModeChoice, ot
 }
 
 async function attachWithFallback(link: ip.Link, mode: ModeChoice, prog: string): Promise<ip.XdpMode> {
+  try {
+    return await attachInMode(link, mode, prog);
+  } catch (err) {
+    if (!(err instanceof ip.AttachError)) throw err;
+    throw new XwError(err.message, { hint: await attachHint(err, link.ifname) });
+  }
+}
+
+async function attachInMode(link: ip.Link, mode: ModeChoice, prog: string): Promise<ip.XdpMode> {
   const iface = link.ifname;
   if (mode !== "auto") {
-    await ip.attachXdp(iface, mode, prog).catch((err) => {
-      throw err instanceof ip.AttachError ? new XwError(err.message, { hint: attachHint(err, iface) }) : err;
-    });
+    await ip.attachXdp(iface, mode, prog);
     return mode;
   }
   if (link.kind === "veth") {
@@ -246,11 +253,17 @@ async function attachWithFallback(link: ip.Link, mode: ModeChoice, prog: string)
   return "generic";
 }
 
-/** The kernel's refusal says what to do about it: the MTU is the user's to change, the driver is not. */
-function attachHint(err: ip.AttachError, iface: string): string | undefined {
+/**
+ * The kernel's refusal says what to do about it: the MTU is the user's to
+ * change, the driver is not. Whether ip was built with libbpf (pinned
+ * programs need it) is asked only now, not at every start.
+ */
+async function attachHint(err: ip.AttachError, iface: string): Promise<string | undefined> {
   if (/mtu/i.test(err.detail)) {
     const where = /peer/i.test(err.detail) ? `the other end of the veth pair ${iface} belongs to` : iface;
     return `it is the MTU, not the driver: lower it on ${where} (ip link set dev IF mtu 1500), or use --mode generic`;
   }
+  const { text, libbpf } = await ip.version();
+  if (!libbpf) return `${text}: built without libbpf, it cannot attach pinned XDP programs; fix: ${ip.LIBBPF_FIX}`;
   return err.mode === "native" ? "this driver may not support native XDP: try --mode generic" : undefined;
 }

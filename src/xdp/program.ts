@@ -55,14 +55,13 @@ export function embeddedTags(): string[] {
   return [builtTags.sha256, builtTags.sha1];
 }
 
-/** The ranges of --block and --src go into their tries before the program is attached. */
-async function fillTries(pins: Pins, block: readonly Cidr[], srcFilter: readonly Cidr[]) {
+/** The ranges of --block and --src, as the updates that put them in their tries before the program is attached. */
+function trieUpdates(pins: Pins, block: readonly Cidr[], srcFilter: readonly Cidr[]): string[] {
   const one = new Uint8Array([1]);
-  const lines = [
+  return [
     ...block.map((c) => bpftool.updateLine(pins.block, encodeCidrKey(c.mapped, c.prefixlen), one)),
     ...srcFilter.map((c) => bpftool.updateLine(pins.srcFilter, encodeCidrKey(c.mapped, c.prefixlen), one)),
   ];
-  if (lines.length > 0) await bpftool.runBatch(lines);
 }
 
 export interface LoadOptions {
@@ -100,14 +99,15 @@ export async function loadPinned(pins: Pins, opts: LoadOptions, ring = ringFor(p
     const object = join(tmp, "xdpwatch.o");
     writeFileSync(object, configured);
     mkdirSync(pins.mapDir, { recursive: true });
-    await bpftool.loadAll({ object, progDir: pins.dir, mapDir: pins.mapDir });
-    // Ten digits a word: printed, the flush page outruns bpftool's output buffer (see BpftoolBatch).
-    const flushKey = new Uint8Array(new Uint32Array([flushPage(ring)]).buffer);
-    await bpftool.updateMap(pins.ring, flushKey, new Uint8Array(PAGE_SIZE).fill(0xff));
-    await fillTries(pins, opts.block ?? [], opts.srcFilter ?? []);
-    const prog = await bpftool.showPinnedProg(pins.prog);
-    if (!prog) throw new XwError(`the program was loaded but is not pinned at ${pins.prog}`);
-    return prog.id;
+    const updates = trieUpdates(pins, opts.block ?? [], opts.srcFilter ?? []);
+    const loaded = await bpftool.loadAll({ object, progDir: pins.dir, mapDir: pins.mapDir, prog: pins.prog, updates });
+    // A bpftool that writes in blocks holds the reader's answers back until more follows (see BpftoolBatch):
+    // printed, a flush page of 0xff bytes outruns its buffer. One that writes lines needs no such page.
+    if (!bpftool.writesLines(loaded.version)) {
+      const flushKey = new Uint8Array(new Uint32Array([flushPage(ring)]).buffer);
+      await bpftool.updateMap(pins.ring, flushKey, new Uint8Array(PAGE_SIZE).fill(0xff));
+    }
+    return loaded.id;
   } catch (err) {
     removePins(pins);
     throw err;

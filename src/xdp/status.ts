@@ -1,7 +1,5 @@
 /** `status`: every XDP program on this namespace's interfaces, whose it is, and what xdpwatch left where. */
 import * as ip from "../tools/ip";
-import { programCost, statsEnabled } from "./cost";
-import { findOurs, findReplaced } from "./hook";
 import { currentNetns, type IfaceRef } from "./iface";
 import { readOwner, type Owner } from "./owner";
 import { pinnedIfaces, pinsFor, type Pins } from "./pins";
@@ -38,11 +36,13 @@ function ourNote(owner: Owner | undefined, pinned: boolean): string | undefined 
 }
 
 export async function collectStatus(): Promise<StatusRow[]> {
-  const rows: StatusRow[] = [];
   const links = await ip.listLinks();
-  const statsOn = statsEnabled();
   const netns = currentNetns();
   const pinned = pinnedIfaces(netns);
+  // The usual answer, given without loading what inspects programs (bpftool, the embedded object's tags): a script waits for it.
+  if (pinned.length === 0 && links.every((l) => l.xdp.length === 0)) return [];
+  const [{ findOurs, findReplaced }, { programCost }] = await Promise.all([import("./hook"), import("./cost")]);
+  const rows: StatusRow[] = [];
   for (const link of links) {
     const ref: IfaceRef = { netns, ifindex: link.ifindex, name: link.ifname };
     const found = pinned.find((p) => p.ref.ifindex === link.ifindex);
@@ -52,7 +52,7 @@ export async function collectStatus(): Promise<StatusRow[]> {
     const replaced = found ? await findReplaced(found.pins) : undefined;
     for (const p of link.xdp) {
       const isOurs = p.id === ours?.id;
-      const cost = statsOn ? await programCost(p.id) : undefined;
+      const cost = await programCost(p.id);
       rows.push({
         ...(cost && { ns_per_packet: cost.ns_per_packet, run_cnt: cost.run_cnt }),
         iface: link.ifname, ifindex: link.ifindex, prog_id: p.id, name: p.name, tag: p.tag, mode: p.mode, ours: isOurs,

@@ -2,10 +2,12 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { parseArgs as cittyParseArgs, type ArgsDef } from "citty";
 import {
-  blockArgs, compileFilters, describeFilters, filterArgs, parseCount, parseFilters, parseIface, parseMode, parsePrometheusFile, parseSeconds, rejectUnknownArgs,
-  repeated, runArgs, ifaceArgs, outputArgs,
+  attachArgs, blockArgs, expressionArgs, filterArgs, parseCount, parseIface, parseMode, parsePrometheusFile, parseSeconds, repeated, runArgs, ifaceArgs, outputArgs,
 } from "../../src/commands/_args";
+import { parseCommandArgs } from "../../src/commands/_command";
+import { compileFilters, describeFilters, parseFilters } from "../../src/commands/_filters";
 import { XwError } from "../../src/errors";
 
 function usageFailure(fn: () => unknown): string {
@@ -78,21 +80,45 @@ describe("repeated flags", () => {
   });
 });
 
-describe("unknown options are refused, not ignored", () => {
+describe("command arguments", () => {
   const def = { ...ifaceArgs, ...runArgs, ...outputArgs };
-  test.each([
-    [["-i", "eth0", "--json", "-c", "4"]],
-    [["--iface=eth0", "--no-json", "--duration", "2"]],
-    [["--iface", "eth0", "--", "--whatever"]],
-  ])("accepts %p", (args) => {
-    expect(() => rejectUnknownArgs(args, def)).not.toThrow();
+  const withWords = { ...ifaceArgs, ...attachArgs, ...outputArgs, ...expressionArgs };
+  const shell = { shell: { type: "positional", description: "a shell", required: true } } as const satisfies ArgsDef;
+
+  /** What a command reads: every name it defines, and the words. */
+  const seen = (args: Record<string, unknown>, argsDef: ArgsDef) => Object.fromEntries([...Object.keys(argsDef), "_"].map((k) => [k, args[k]]));
+
+  // citty's own parser is the reference: a command must read a valid command line as it would.
+  test.each<[string[], ArgsDef]>([
+    [["-i", "eth0", "--json", "-c", "4"], def],
+    [["--iface=eth0", "--no-json", "--duration", "2"], def],
+    [["--iface", "eth0", "--json=false", "--quiet=yes"], def],
+    [["-i", "eth0", "-i", "eth1", "--count=", "-q"], def],
+    [["--iface", "eth0", "--", "--whatever"], def],
+    [[], def],
+    [["-i", "eth0", "--mode", "generic", "udp", "port", "53", "--force"], withWords],
+    [["-i", "eth0", "--", "-udp", "--json"], withWords],
+    [["-i", "eth0", "--no-force", "--object=/tmp/x.o"], withWords],
+    [["bash"], shell],
+  ])("reads %p as citty does", (raw, argsDef) => {
+    expect(seen(parseCommandArgs(raw, argsDef), argsDef)).toEqual(seen(cittyParseArgs(raw, argsDef), argsDef));
   });
+
+  test("defaults are filled in", () => {
+    expect(parseCommandArgs([], withWords)).toMatchObject({ mode: "auto", _: [] });
+  });
+
+  // Where citty lets a command line through silently, a typo must not run a command with its defaults.
   test.each([
-    [["--ifcae", "eth0"], /unknown option --ifcae/],
-    [["-i", "eth0", "stray"], /unexpected argument "stray"/],
-    [["-i"], /-i needs a value/],
-  ])("refuses %p", (args, message) => {
-    expect(usageFailure(() => rejectUnknownArgs(args, def))).toMatch(message);
+    [["--ifcae", "eth0"], def, /^unknown option --ifcae$/],
+    [["-i", "eth0", "stray"], def, /^unexpected argument "stray"$/],
+    [["-i"], def, /^-i needs a value$/],
+    [["--iface=eth0", "--count"], def, /^--count needs a value$/],
+    [["-qi", "eth0"], def, /^unknown option -qi$/],
+    [["--no-iface"], def, /^unknown option --no-iface$/],
+    [[], shell, /^missing SHELL$/],
+  ] as [string[], ArgsDef, RegExp][])("refuses %p", (raw, argsDef, message) => {
+    expect(usageFailure(() => parseCommandArgs(raw, argsDef))).toMatch(message);
   });
 });
 
@@ -142,7 +168,7 @@ describe("filters: one reading of --block, --src, --proto, --port, --sample", ()
   });
 
   test("the filter and block flags are known options", () => {
-    expect(() => rejectUnknownArgs(["--src", "a", "--proto=b", "--port", "1", "--block", "c"], { ...filterArgs, ...blockArgs })).not.toThrow();
+    expect(parseCommandArgs(["--src", "a", "--proto=b", "--port", "1", "--block", "c"], { ...filterArgs, ...blockArgs })).toMatchObject({ src: "a", proto: "b", port: "1", block: "c" });
   });
 });
 
@@ -165,7 +191,7 @@ describe("--prometheus-file", () => {
 });
 
 describe("expressions: the words after the options, and --drop", () => {
-  test("words (citty's `_`) make one expression; --drop repeats; both are described", () => {
+  test("words (`_`) make one expression; --drop repeats; both are described", () => {
     const f = parseFilters({ _: ["udp", "port", "53"] }, ["-i", "eth0", "udp", "port", "53", "--drop", "tcp port 23", "--drop=icmp"]);
     expect(f.expression).toBe("udp port 53");
     expect(f.drop).toEqual(["tcp port 23", "icmp"]);
@@ -175,7 +201,10 @@ describe("expressions: the words after the options, and --drop", () => {
   });
 
   test("expression, --drop and --yes are known options", () => {
-    expect(() => rejectUnknownArgs(["udp", "--drop", "icmp", "--yes", "port", "53"], { ...filterArgs, ...blockArgs })).not.toThrow();
+    const raw = ["udp", "--drop", "icmp", "--yes", "port", "53"];
+    const args = parseCommandArgs(raw, { ...filterArgs, ...blockArgs });
+    expect(args).toMatchObject({ drop: "icmp", yes: true, expression: "udp", _: ["udp", "port", "53"] });
+    expect(parseFilters(args, raw)).toMatchObject({ expression: "udp port 53", drop: ["icmp"] });
   });
 
   describe.skipIf(!Bun.which("tcpdump"))("compiled by tcpdump", () => {

@@ -217,15 +217,39 @@ describe.skipIf(!kernelReady)("safety on a real veth pair", () => {
     expect(await leftovers("lo")).toEqual([]);
   }, 30_000);
 
-  test("missing bpftool names the package to install", async () => {
+  // Checked on PATH before anything is loaded: nothing is run for it (a script waits for every start).
+  test.each([
+    ["bpftool", "ip", "bpftool not found on PATH", "apt-get install bpftool"],
+    ["ip", "bpftool", "ip (iproute2) not found on PATH", "apt-get install iproute2"],
+  ])("missing %s names the package to install", async (_missing, present, message, fix) => {
     const dir = mkdtempSync(join(tmpdir(), "xw-path-"));
     try {
       mkdirSync(join(dir, "bin"));
-      symlinkSync(Bun.which("ip")!, join(dir, "bin", "ip"));
+      symlinkSync(Bun.which(present)!, join(dir, "bin", present));
       const r = await xdpwatch(["watch", "-i", lab.veth.host, "--duration", "1"], { env: { PATH: join(dir, "bin") } });
       expect(r.code).toBe(1);
-      expect(r.stderr).toContain("bpftool not found on PATH");
-      expect(r.stderr).toContain("apt-get install bpftool");
+      expect(r.stderr).toContain(`xdpwatch: error: ${message}\nxdpwatch: hint: fix: ${fix}`);
+      expect(await leftovers(lab.veth.host)).toEqual([]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 30_000);
+
+  test("an ip built without libbpf: the attach failure says so, nothing left", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "xw-path-"));
+    try {
+      mkdirSync(join(dir, "bin"));
+      symlinkSync(Bun.which("bpftool")!, join(dir, "bin", "bpftool"));
+      // The real ip for everything but its version line and attaching a pinned program.
+      writeFileSync(
+        join(dir, "bin", "ip"),
+        `#!/bin/sh\ncase " $* " in\n  " -V ") echo "ip utility, iproute2-5.4.0"; exit 0 ;;\n  *" pinned "*) echo "Error: no BPF support here." >&2; exit 1 ;;\nesac\nexec ${Bun.which("ip")} "$@"\n`,
+        { mode: 0o755 },
+      );
+      const r = await xdpwatch(["watch", "-i", lab.veth.host, "--duration", "1"], { env: { PATH: join(dir, "bin") } });
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain("xdpwatch: error: attaching in generic mode failed: Error: no BPF support here.");
+      expect(r.stderr).toContain("xdpwatch: hint: ip utility, iproute2-5.4.0: built without libbpf, it cannot attach pinned XDP programs; fix: apt-get install iproute2");
       expect(await leftovers(lab.veth.host)).toEqual([]);
     } finally {
       rmSync(dir, { recursive: true, force: true });

@@ -6,7 +6,7 @@ import { describe, expect, test } from "bun:test";
 import ipaddr from "ipaddr.js";
 import { pcapJudge } from "../support/expressions";
 import { ipv4Frame, ipv6Frame, type FrameOptions } from "../support/frames";
-import { parseBy } from "../../src/commands/_args";
+import { parseBy } from "../../src/commands/_filters";
 import { XwError } from "../../src/errors";
 import { kernelReady, ndjson, pinsOf, runDuring, sh, useVeth, xdpwatch } from "../support/kernel";
 

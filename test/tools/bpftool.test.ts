@@ -1,5 +1,10 @@
 import { describe, expect, test } from "bun:test";
-import { dumpLine, hexArgs, lastHexEntry, lookupLine, parseMapEntries, parseWordPages, updateLine } from "../../src/tools/bpftool";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { dumpLine, hexArgs, lastHexEntry, loadAll, lookupLine, parseMapEntries, parseWordPages, updateLine, writesLines } from "../../src/tools/bpftool";
+import { BPFFS } from "../../src/xdp/pins";
+import { kernelReady } from "../support/kernel";
 
 const hex = (bytes: Uint8Array) => Buffer.from(bytes).toString("hex");
 
@@ -99,4 +104,31 @@ test("batch lines: u32 keys as little-endian hex bytes", () => {
   expect(lookupLine("/sys/fs/bpf/x/maps/xw_ring", 258)).toBe("map lookup pinned /sys/fs/bpf/x/maps/xw_ring key hex 02 01 00 00");
   expect(updateLine("/p", new Uint8Array([1, 2]), new Uint8Array([255]))).toBe("map update pinned /p key hex 01 02 value hex ff");
   expect(dumpLine("/p")).toBe("map dump pinned /p");
+});
+
+// bpftool's main() sets its stdout line-buffered from v5.16 on (and in every libbpf/bpftool mirror release); v5.10 does not.
+test.each([
+  ["7.1.0", true],
+  ["6.7.0", true],
+  ["5.16.0", true],
+  ["5.15.0", false],
+  ["5.10.13", false],
+  ["4.19.0", false],
+])("bpftool %s writes its output a line at a time: %p", (version, lines) => {
+  expect(writesLines(version)).toBe(lines);
+});
+
+describe.skipIf(!kernelReady)("loadAll", () => {
+  test("an object the loader refuses: its own words, nothing pinned", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "xw-loadall-"));
+    const pins = join(BPFFS, "xdpwatch-test", `xwbad-${process.pid}`);
+    try {
+      writeFileSync(join(dir, "bad.o"), "not an object");
+      const loading = loadAll({ object: join(dir, "bad.o"), progDir: pins, mapDir: join(pins, "maps"), prog: join(pins, "xdpwatch") });
+      await expect(loading).rejects.toThrow(/^loading .*bad\.o failed: .*(ELF|object file)/s);
+      expect(existsSync(pins)).toBe(false);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
