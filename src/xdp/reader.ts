@@ -11,7 +11,8 @@
  */
 import { decodeStats, PAGE_RECORDS, PAGE_SLOTS, RECORD_WORDS, sumStats, type Stats } from "../bpf/layout";
 import { XwError } from "../errors";
-import { dumpLine, lastHexEntry, lookupLine, parseMapEntries, parseWordPages, type MapEntry } from "../tools/bpftool";
+import { dumpLine, lookupLine } from "../tools/bpftool";
+import { lastHexEntry, parseMapEntries, parseWordPages, type MapEntry } from "../tools/bpftool-output";
 import { BpftoolBatch, type BatchTransport } from "../tools/bpftool-batch";
 import type { Pins } from "./pins";
 import { copySpan, RecordBatch, type Span } from "./batch";

@@ -8,7 +8,7 @@
  */
 import { decodeSourceValue, SOURCE_KEY, type BySpec, type Stats } from "../bpf/layout";
 import { formatAddress } from "../net/cidr";
-import type { MapEntry } from "../tools/bpftool";
+import type { MapEntry } from "../tools/bpftool-output";
 import type { Pins } from "./pins";
 import type { Reader } from "./reader";
 

@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { decodeStats, OUTCOMES, sumStats, type Outcome, type ProgramConfig } from "../../src/bpf/layout";
 import { parseCidr } from "../../src/net/cidr";
-import { parseMapEntries } from "../../src/tools/bpftool";
+import { parseMapEntries } from "../../src/tools/bpftool-output";
 import { loadPinned, possibleCpus, RING_SHIFT_MIN } from "../../src/xdp/program";
 import { BPFFS, pinsAt, removePins, type Pins } from "../../src/xdp/pins";
 import { arpFrame, ipv4Frame, ipv6Frame } from "../support/frames";

@@ -12,7 +12,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseDdd } from "../../src/bpf/cbpf";
 import { decodeStats, OUTCOMES, sumStats, type Outcome, type ProgramConfig } from "../../src/bpf/layout";
-import { parseMapEntries } from "../../src/tools/bpftool";
+import { parseMapEntries } from "../../src/tools/bpftool-output";
 import { compileFilter } from "../../src/tools/tcpdump";
 import { loadPinned, possibleCpus, RING_SHIFT_MIN } from "../../src/xdp/program";
 import { BPFFS, pinsAt, removePins } from "../../src/xdp/pins";

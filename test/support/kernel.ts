@@ -8,7 +8,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { decodeStats, sumStats } from "../../src/bpf/layout";
-import { parseMapEntries } from "../../src/tools/bpftool";
+import { parseMapEntries } from "../../src/tools/bpftool-output";
 import { refOf } from "../../src/xdp/iface";
 import { readOwner } from "../../src/xdp/owner";
 import { findPins, type Pins } from "../../src/xdp/pins";

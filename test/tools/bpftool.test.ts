@@ -2,7 +2,8 @@ import { describe, expect, test } from "bun:test";
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { dumpLine, hexArgs, lastHexEntry, loadAll, lookupLine, parseMapEntries, parseWordPages, updateLine, writesLines } from "../../src/tools/bpftool";
+import { dumpLine, hexArgs, loadAll, lookupLine, updateLine, writesLines } from "../../src/tools/bpftool";
+import { lastHexEntry, parseMapEntries, parseWordPages } from "../../src/tools/bpftool-output";
 import { BPFFS } from "../../src/xdp/pins";
 import { kernelReady } from "../support/kernel";
 

@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { emptyStats } from "../../src/bpf/layout";
-import type { MapEntry } from "../../src/tools/bpftool";
+import type { MapEntry } from "../../src/tools/bpftool-output";
 import type { ByKey } from "../../src/bpf/layout";
 import { decodeKey, evictedSources, SourceTracker, sumSources, type KeyFields, type SourceCount } from "../../src/xdp/sources";
 
