@@ -43,7 +43,7 @@ import { join } from "node:path";
 import { median } from "../src/bench/report";
 import { scriptOptions, usageError } from "./lib/args";
 import { alignColumns } from "../src/output/table";
-import { BIN, type Veth } from "../test/support/kernel";
+import { BIN, type Veth } from "./lib/netns";
 import {
   checkInterrupted, childrenOf, countFileLines, countLines, cpuSeconds, interrupt, onVeth, peakRssMiB, processCpu, randomSourcesConfig, readSummary,
   requireTools, runMain, SETTLE_MS, spawn, spawnToFile, trafgen, trafgenPacket, udp64, watchText,

@@ -35,7 +35,7 @@ import { CONFIG_SYMBOL, encodeConfig } from "../src/bpf/layout";
 import { alignColumns } from "../src/output/table";
 import { BPFFS, pinsAt } from "../src/xdp/pins";
 import { flushPage, possibleCpus, ringFor } from "../src/xdp/program";
-import { BIN, ROOT, type Veth } from "../test/support/kernel";
+import { BIN, ROOT, type Veth } from "./lib/netns";
 import { cpuSeconds, onVeth, requireTools, runMain, spawn, watchText } from "./lib/traffic";
 
 const USAGE = "usage: bench-startup.ts [--rounds N] [--runs N] [--attach-runs N] [--json] [--bin FILE]";

@@ -10,7 +10,7 @@
  * Uses only 198.18.200.0/30 inside two namespaces it makes and removes.
  */
 import { join } from "node:path";
-import { BIN, ROOT, sh } from "../test/support/kernel";
+import { BIN, ROOT, sh } from "./lib/netns";
 import { scriptOptions, usageError } from "./lib/args";
 import { requireTools, runMain } from "./lib/traffic";
 

@@ -24,7 +24,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { alignColumns } from "../src/output/table";
 import { scriptOptions, usageError } from "./lib/args";
-import { BIN, type Veth } from "../test/support/kernel";
+import { BIN, type Veth } from "./lib/netns";
 import { countLines, cpuSeconds, interrupt, onVeth, randomSourcesConfig, readSummary, requireTools, runMain, SETTLE_MS, spawn, trafgen, watchText } from "./lib/traffic";
 
 const RUN_SECONDS = 10;
@@ -136,7 +136,7 @@ await runMain("soak", async () => {
       `RSS flat means the 2nd half's lowest sample ≤ the 1st half's lowest × ${RSS_GROWTH} + ${RSS_SLACK_MIB} MiB = ${row.rss_limit_mib} MiB ` +
         `(${row.rss_samples_mib.length} samples: after attach, every ${RUN_SECONDS} s, at the end)`,
     );
-    console.log(`left behind: checked for an XDP program on ${row.iface}, /sys/fs/bpf/xdpwatch/${row.iface}, /run/xdpwatch/${row.iface}.pid once xdpwatch exited, then the veth pair and netns ${row.netns} once removed`);
+    console.log(`left behind: checked for an XDP program on ${row.iface}, its pins under /sys/fs/bpf/xdpwatch/ and its owner file under /run/xdpwatch/ once xdpwatch exited, then the veth pair and netns ${row.netns} once removed`);
   }
   return row.exact && row.rss_flat && leftBehind.length === 0 ? 0 : 1;
 });

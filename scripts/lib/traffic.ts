@@ -11,7 +11,7 @@ import { HEADER_BYTES as H, ipv4Frame } from "../../src/net/frames";
 import { refOf } from "../../src/xdp/iface";
 import { readOwner, releaseOwner } from "../../src/xdp/owner";
 import { findPins, removePins } from "../../src/xdp/pins";
-import { BIN, createVeth, leftovers, type Veth } from "../../test/support/kernel";
+import { BIN, createVeth, leftovers, type Veth } from "./netns";
 
 const SIGNALS: NodeJS.Signals[] = ["SIGINT", "SIGTERM", "SIGHUP"];
 /** After the last frame: several of watch's 50 ms polls, so it has drained the rings. */

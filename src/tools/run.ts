@@ -48,13 +48,32 @@ export interface RunOptions {
   allowFailure?: boolean;
 }
 
+/**
+ * Signals a tool can only have caught as a member of our process group. It is
+ * one for a moment: between the fork and the setsid that `detached` makes, and
+ * `timeout` (or a terminal, or systemd) signalling the group then kills the
+ * new process before it runs; seen with `timeout` a millisecond after its
+ * first signal to xdpwatch set the clean-up going. Such a tool is run again, once.
+ */
+const GROUP_SIGNALS = new Set<NodeJS.Signals | number>(["SIGINT", "SIGTERM", "SIGHUP"]);
+
 /** Runs argv (never a shell string) and fails with the tool's own last words. */
 export async function run(argv: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
   const [tool, ...args] = argv;
   if (!tool) throw new Error("run: empty argv");
-  const exe = requireTool(tool);
+  let ran = await spawnTool(requireTool(tool), argv, opts);
+  if (ran.signalCode && GROUP_SIGNALS.has(ran.signalCode)) {
+    log.debug(`${tool} was killed by ${ran.signalCode} as it started: running it again`);
+    ran = await spawnTool(requireTool(tool), argv, opts);
+  }
+  if (ran.signalCode === "SIGKILL") throw new XwError(`${tool} ${args[0] ?? ""} timed out after ${opts.timeoutMs ?? 30_000} ms`);
+  if (ran.exitCode !== 0 && !opts.allowFailure) throw new XwError(`${tool} ${args.slice(0, 3).join(" ")} failed: ${lastLines(ran.stderr || ran.stdout, 1)}`);
+  return { stdout: ran.stdout, stderr: ran.stderr, exitCode: ran.exitCode };
+}
+
+async function spawnTool(exe: string, argv: readonly string[], opts: RunOptions) {
   log.debug(`$ ${argv.join(" ")}`.slice(0, 300));
-  const proc = Bun.spawn([exe, ...args], {
+  const proc = Bun.spawn([exe, ...argv.slice(1)], {
     stdin: opts.input === undefined ? "ignore" : new TextEncoder().encode(opts.input),
     stdout: "pipe",
     stderr: "pipe",
@@ -64,16 +83,8 @@ export async function run(argv: readonly string[], opts: RunOptions = {}): Promi
     // whole process group, and a tool killed half-way through an attach or detach must not be.
     detached: true,
   });
-  const [stdout, stderr, exitCode] = await Promise.all([
-    new Response(proc.stdout).text(),
-    new Response(proc.stderr).text(),
-    proc.exited,
-  ]);
-  if (proc.signalCode === "SIGKILL")
-    throw new XwError(`${tool} ${args[0] ?? ""} timed out after ${opts.timeoutMs ?? 30_000} ms`);
-  if (exitCode !== 0 && !opts.allowFailure)
-    throw new XwError(`${tool} ${args.slice(0, 3).join(" ")} failed: ${lastLines(stderr || stdout, 1)}`);
-  return { stdout, stderr, exitCode };
+  const [stdout, stderr, exitCode] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+  return { stdout, stderr, exitCode, signalCode: proc.signalCode };
 }
 
 export function lastLines(text: string, n: number): string {

@@ -7,11 +7,11 @@
 import { describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import { framesHex, ipv4Frame, testSources } from "../support/frames";
+import { SENDER } from "../../scripts/lib/netns";
 import { BIN, createVeth, kernelReady, leftovers, ndjson, pinsOf, ROOT, sh, start, useVeth, waitForSeen, xdpwatch } from "../support/kernel";
 
 const PTY = join(ROOT, "test/support/pty_run.py");
 const EMPTY_OBJECT = join(ROOT, "dist/bpf/empty.o");
-const SENDER = join(ROOT, "test/support/send_frames.py");
 
 /** Runs the binary on a pseudo-terminal; once its output matches `ready`, runs `meanwhile`, then presses Ctrl-C. */
 async function onTerminal(args: string[], ready: string, meanwhile: () => Promise<void>): Promise<{ code: number; output: string }> {

@@ -1,10 +1,6 @@
 /** Frames for tests: the builders the binary ships (src/net/frames.ts), plus what only tests need. */
 export { arpFrame, ipv4Frame, ipv6Frame, type FrameOptions } from "../../src/net/frames";
-
-
-export function framesHex(frames: readonly Uint8Array[]): string {
-  return `${frames.map((f) => Buffer.from(f).toString("hex")).join("\n")}\n`;
-}
+export { framesHex } from "../../scripts/lib/netns";
 
 /** n distinct addresses in 198.18.0.0/15, from the given third octet on. */
 export function testSources(n: number, third = 1): string[] {

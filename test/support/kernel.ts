@@ -6,17 +6,14 @@
 import { afterEach, beforeEach, expect } from "bun:test";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { decodeStats, sumStats } from "../../src/bpf/layout";
 import { parseMapEntries } from "../../src/tools/bpftool-output";
 import { refOf } from "../../src/xdp/iface";
-import { readOwner } from "../../src/xdp/owner";
 import { findPins, type Pins } from "../../src/xdp/pins";
-import { framesHex } from "./frames";
+import { BIN, createVeth, leftovers, sh, type Veth } from "../../scripts/lib/netns";
 
-export const ROOT = resolve(import.meta.dir, "../..");
-export const BIN = join(ROOT, "dist/xdpwatch");
-const SENDER = join(ROOT, "test/support/send_frames.py");
+export { BIN, createVeth, leftovers, ROOT, sh, type Veth } from "../../scripts/lib/netns";
 
 /** Why kernel tests cannot run here, or undefined when they can. */
 export function kernelSkipReason(): string | undefined {
@@ -28,70 +25,6 @@ export function kernelSkipReason(): string | undefined {
 
 export const kernelReady = kernelSkipReason() === undefined;
 if (!kernelReady) console.warn(`skipping kernel tests: ${kernelSkipReason()}`);
-
-export async function sh(argv: string[], input?: string): Promise<{ code: number; stdout: string; stderr: string }> {
-  const proc = Bun.spawn(argv, { stdin: input === undefined ? "ignore" : new TextEncoder().encode(input), stdout: "pipe", stderr: "pipe" });
-  const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
-  return { code, stdout, stderr };
-}
-
-async function must(argv: string[]): Promise<void> {
-  const r = await sh(argv);
-  if (r.code !== 0) throw new Error(`${argv.join(" ")}: ${r.stderr.trim()}`);
-}
-
-export interface Veth {
-  ns: string;
-  /** Host end, where xdpwatch attaches. */
-  host: string;
-  /** Far end, inside `ns`. */
-  peer: string;
-  /**
-   * Sends frames from the far end. `cpu` pins the sender, and with it the CPU
-   * that runs XDP on the host end (veth hands a frame over on the sending CPU):
-   * per-CPU behaviour such as --sample is then exact.
-   */
-  send(frames: readonly Uint8Array[], opts?: { cpu?: number }): Promise<void>;
-  /** Runs a command inside the namespace. */
-  inNs(argv: string[]): Promise<{ code: number; stdout: string; stderr: string }>;
-  remove(): Promise<void>;
-}
-
-/** A fresh namespace and veth pair with IPv6 off, so only our frames arrive; the host end named as asked. */
-export async function createVeth(opts: { host?: string } = {}): Promise<Veth> {
-  const id = Math.random().toString(16).slice(2, 8);
-  const ns = `xwt-${id}`;
-  const host = opts.host ?? `xwt${id}h`;
-  const peer = `xwt${id}p`;
-  const veth: Veth = {
-    ns,
-    host,
-    peer,
-    async send(frames, opts = {}) {
-      const pin = opts.cpu === undefined ? [] : ["taskset", "-c", String(opts.cpu)];
-      const r = await sh(["ip", "netns", "exec", ns, ...pin, "python3", SENDER, peer], framesHex(frames));
-      if (r.code !== 0) throw new Error(`sending frames failed: ${r.stderr}`);
-    },
-    inNs: (argv) => sh(["ip", "netns", "exec", ns, ...argv]),
-    async remove() {
-      await sh(["ip", "link", "del", host]);
-      await sh(["ip", "netns", "del", ns]);
-    },
-  };
-  try {
-    await must(["ip", "netns", "add", ns]);
-    await must(["ip", "link", "add", host, "type", "veth", "peer", "name", peer, "netns", ns]);
-    // Slashes, not dots: an interface name may hold a dot (eth0.100).
-    await must(["sysctl", "-qw", `net/ipv6/conf/${host}/disable_ipv6=1`]);
-    await must(["ip", "netns", "exec", ns, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1"]);
-    await must(["ip", "link", "set", host, "up"]);
-    await must(["ip", "-n", ns, "link", "set", peer, "up"]);
-  } catch (err) {
-    await veth.remove();
-    throw err;
-  }
-  return veth;
-}
 
 export interface Running {
   proc: Bun.Subprocess<"ignore", "pipe", "pipe">;
@@ -139,18 +72,6 @@ export function start(args: string[], opts: { env?: Record<string, string>; cwd?
 /** Runs the binary to completion. */
 export async function xdpwatch(args: string[], opts: { env?: Record<string, string> } = {}) {
   return start(args, opts).done;
-}
-
-/** What a test may leave behind: nothing attached on `iface`, no pins, no owner file. */
-export async function leftovers(iface: string): Promise<string[]> {
-  const found: string[] = [];
-  const link = await sh(["ip", "-j", "link", "show", "dev", iface]);
-  if (link.code === 0 && /"xdp"/.test(link.stdout)) found.push(`XDP program still attached to ${iface}`);
-  const ref = refOf(iface);
-  const pins = ref && findPins(ref);
-  if (pins) found.push(`pins left at ${pins.dir}`);
-  if (ref && readOwner(ref)) found.push(`owner file left for ${iface}`);
-  return found;
 }
 
 /** The pins xdpwatch made for an interface of this namespace, if any. */
