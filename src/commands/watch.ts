@@ -14,11 +14,7 @@ import { defineCommand } from "./_command";
 
 /** Poll at least this often; sooner when a ring fills fast (Reader.pollDelay). */
 const POLL_MS = 50;
-/**
- * Once nothing has come for a while: a quiet interface then costs a quarter of
- * the CPU, and the ring (131,072 records a CPU on up to 16 CPUs) still holds
- * what a CPU receives in this time up to 650 kpps.
- */
+/** At most this, once nothing has come for a while (Reader.pollDelay): a quiet interface then costs half the CPU. */
 const IDLE_POLL_MS = 200;
 /** Polls come every 50 ms; a metrics file is rewritten at most this often. */
 const METRICS_MS = 1000;

@@ -30,12 +30,30 @@ export interface Poll {
  * fresh head for each.
  */
 export const REQUEST_PAGES = 64;
-/** A rate measured over a longer time than this is measured again before records are passed over for it. */
-const RATE_SPAN_MS = 5;
+/** A rate measured over a longer time, or heads older, are read again before records are passed over for them. */
+const FRESH_MS = 5;
 /** Polls in a row that find nothing before the reader polls at its idle interval. */
 const IDLE_POLLS = 4;
+/** Records a ms a CPU may start to log while the reader is idle, for its ring to hold until the next poll: 650 kpps. */
+const IDLE_BURST = 650;
 /** Requests of fewer pages do not measure bpftool's reading speed. */
 const PAGE_MS_FROM = 32;
+
+/**
+ * Records past the oldest slot of a lapped ring that the kernel will have
+ * rewritten before bpftool has read them, at `rate` records a ms: while the
+ * heads age and the request travels, and, when bpftool reads `pages` pages
+ * slower than the kernel fills them, while it reads: that at most a request's
+ * worth, since traffic that stops meanwhile leaves the records passed over
+ * intact (bpftool is slowest when starved of CPU, and the rate least sure
+ * then). Never the whole ring.
+ */
+export function lapMargin(at: { rate: number; ageMs: number; pages: number; pageMs: number; ringRecords: number }): number {
+  if (at.rate <= 0) return 0;
+  const whileReading = Math.min(at.pages * PAGE_RECORDS, Math.max(0, at.rate * at.pages * at.pageMs - at.pages * PAGE_RECORDS));
+  const ahead = at.rate * (at.ageMs + 1) + whileReading;
+  return Math.min(PAGE_RECORDS + Math.ceil(ahead), at.ringRecords - PAGE_RECORDS);
+}
 
 export class Reader {
   private readonly batch: BatchTransport;
@@ -94,12 +112,13 @@ export class Reader {
   /**
    * How long the next poll may wait: not at all while a full request's worth
    * is waiting, else until the fullest ring would be half full at the rate it
-   * fills, at most `busyMs`; `idleMs` once IDLE_POLLS polls in a row found
-   * nothing, since each poll costs CPU whether or not there is anything to read.
+   * fills, at most `busyMs`; once IDLE_POLLS polls in a row found nothing, as
+   * long as the ring holds a burst of IDLE_BURST a CPU, up to `idleMs` (each
+   * poll costs CPU whether or not there is anything to read).
    */
   pollDelay(busyMs: number, idleMs = busyMs): number {
     if (this.backlog >= REQUEST_PAGES * PAGE_RECORDS) return 0;
-    if (this.idlePolls >= IDLE_POLLS) return idleMs;
+    if (this.idlePolls >= IDLE_POLLS) return Math.max(busyMs, Math.min(idleMs, this.ringRecords / IDLE_BURST));
     let ms = busyMs;
     this.heads?.forEach((head, cpu) => {
       const rate = this.rates[cpu]!;
@@ -129,10 +148,9 @@ export class Reader {
     return heads;
   }
 
-  /** Whether a CPU that is writing has more waiting than a request leaves of its ring: records may be passed over. */
-  private lapped(): boolean {
-    const near = Math.max(this.ringRecords / 2, this.ringRecords - REQUEST_PAGES * PAGE_RECORDS);
-    return this.heads?.some((head, cpu) => this.rates[cpu]! > 0 && head - this.consumed[cpu]! > near) ?? false;
+  /** Whether planning now would pass over records of some CPU, its ring lapped or about to be at its rate. */
+  private passesOver(now: number): boolean {
+    return this.heads?.some((head, cpu) => head - this.ringRecords + 2 + this.lapMargin(cpu, REQUEST_PAGES, now) > this.consumed[cpu]!) ?? false;
   }
 
   /**
@@ -171,21 +189,9 @@ export class Reader {
     return spans;
   }
 
-  /**
-   * Records past the oldest slot that the kernel will have rewritten before
-   * bpftool has read them, at the CPU's rate: while the heads age and the
-   * request travels, and, when bpftool reads `pages` pages slower than the
-   * kernel fills them, while it reads: that at most a request's worth, since
-   * traffic that stops meanwhile would leave the records passed over intact
-   * (bpftool is slowest when starved of CPU, and the rate least sure then).
-   * Never the whole ring.
-   */
+  /** lapMargin() for a CPU, from the reader's latest heads, rate and bpftool speed. */
   private lapMargin(cpu: number, pages: number, now: number): number {
-    const rate = this.rates[cpu]!;
-    if (rate <= 0) return 0;
-    const whileReading = Math.min(pages * PAGE_RECORDS, Math.max(0, rate * pages * this.pageMs - pages * PAGE_RECORDS));
-    const ahead = rate * (now - this.headsAt + 1) + whileReading;
-    return Math.min(PAGE_RECORDS + Math.ceil(ahead), this.ringRecords - PAGE_RECORDS);
+    return lapMargin({ rate: this.rates[cpu]!, ageMs: now - this.headsAt, pages, pageMs: this.pageMs, ringRecords: this.ringRecords });
   }
 
   async poll(): Promise<Poll> {
@@ -197,10 +203,12 @@ export class Reader {
       this.settle(before);
     };
     if (!this.heads || this.backlog === 0) await readHeads();
-    // How much of a lapped ring to pass over rests on the rate the kernel writes at. One taken across
-    // a gap (a starved reader) may be that of traffic that has stopped since: it is taken again, over
-    // one round trip, rather than pass over records that will not be rewritten.
-    if (this.rateSpanMs > RATE_SPAN_MS && this.lapped()) await readHeads();
+    // How much of a lapped ring to pass over rests on the rate the kernel writes at, and on how far it
+    // has written since the heads were read. A rate taken across a gap, or heads that aged while the
+    // reader was held up (starved of CPU, a slow stdout), may speak of traffic that has stopped since:
+    // they are read again, over one round trip, rather than pass over records that will not be rewritten.
+    const now = performance.now();
+    if ((this.rateSpanMs > FRESH_MS || now - this.headsAt > FRESH_MS) && this.passesOver(now)) await readHeads();
     const spans = this.plan(this.heads!, performance.now());
     const ts = Date.now();
     // Nothing new: the counters just read are the answer (an idle poll is one round trip).

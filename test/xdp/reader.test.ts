@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { PAGE_RECORDS } from "../../src/bpf/layout";
-import { Reader, REQUEST_PAGES } from "../../src/xdp/reader";
+import { lapMargin, Reader, REQUEST_PAGES } from "../../src/xdp/reader";
 import type { Ring } from "../../src/xdp/program";
 import { dest6Of, FakeBpftool, PINS, source6Of, sourceOf } from "./fake-bpftool";
 
@@ -126,6 +126,27 @@ describe("Reader on canned bpftool answers", () => {
     expect(reader.logged + reader.overwritten).toBe(bpftool.records[0]!);
   });
 
+  test("a reader held up with records waiting reads the heads again before passing any over", async () => {
+    const { bpftool, reader } = setup({ cpus: 1, shift: RING.shift });
+    bpftool.write(0, 1000);
+    // 3,000 more come while the first poll is answered: its heads show them, at a high rate.
+    let once = true;
+    bpftool.onLine = (line) => {
+      if (line.includes(PINS.stats) && bpftool.requests.length === 2 && once) {
+        once = false;
+        bpftool.write(0, 3000);
+      }
+    };
+    await reader.poll();
+    expect(reader.backlog).toBe(3000);
+    // The printer stalls (a slow stdout); the traffic has stopped meanwhile.
+    await Bun.sleep(100);
+    const seen = await drain(reader);
+    expect(reader.logged).toBe(4000);
+    expect(reader.overwritten).toBe(0);
+    expect(seen.at(-1)?.seq).toBe(3999);
+  });
+
   test("records the kernel overwrites while bpftool reads are lost, never printed", async () => {
     const { bpftool, reader } = setup({ cpus: 1, shift: 5 });
     bpftool.write(0, RING_RECORDS);
@@ -203,6 +224,20 @@ describe("Reader on canned bpftool answers", () => {
     expect(reader.pollDelay(50)).toBe(50);
   });
 
+  test("an idle reader polls less often, as long as its ring holds a burst, and at once again when records come", async () => {
+    const big = setup({ cpus: 1, shift: 8 });
+    for (let i = 0; i < 4; i++) await big.reader.poll();
+    expect(big.reader.pollDelay(50)).toBe(50);
+    expect(big.reader.pollDelay(50, 200)).toBe(200);
+    big.bpftool.write(0, 10);
+    await big.reader.poll();
+    expect(big.reader.pollDelay(50, 200)).toBeLessThanOrEqual(50);
+    // A ring of 4,096 records fills in 6 ms at 650 kpps: no longer than the busy interval.
+    const small = setup({ cpus: 1, shift: 3 });
+    for (let i = 0; i < 4; i++) await small.reader.poll();
+    expect(small.reader.pollDelay(50, 200)).toBe(50);
+  });
+
   test("busy CPUs share a request", async () => {
     const { bpftool, reader } = setup({ cpus: 2, shift: 10 });
     bpftool.write(0, REQUEST_PAGES * PAGE_RECORDS);
@@ -218,5 +253,19 @@ describe("Reader on canned bpftool answers", () => {
     bpftool.write(0, 10);
     bpftool.dropPages = true;
     await expect(reader.poll()).rejects.toThrow(/answered 0 of 1 page lookups/);
+  });
+});
+
+describe("lapMargin: how much of a lapped ring is passed over", () => {
+  const ring = PAGE_RECORDS << 8;
+  const at = { rate: 200, ageMs: 0, pages: REQUEST_PAGES, pageMs: 0.05, ringRecords: ring };
+  test.each([
+    ["nothing while the kernel writes nothing", { ...at, rate: 0 }, 0],
+    ["a page, and what is written while the heads age and the request travels", { ...at, ageMs: 4 }, PAGE_RECORDS + 200 * 5],
+    ["and what the kernel writes beyond the request while a slow bpftool reads it", { ...at, pageMs: 4 }, PAGE_RECORDS + 200 + (200 * REQUEST_PAGES * 4 - REQUEST_PAGES * PAGE_RECORDS)],
+    ["that at most a request's worth, however slow bpftool is", { ...at, pageMs: 100 }, PAGE_RECORDS + 200 + REQUEST_PAGES * PAGE_RECORDS],
+    ["never the whole ring", { ...at, rate: 1e6 }, ring - PAGE_RECORDS],
+  ])("%s", (_, args, expected) => {
+    expect(lapMargin(args)).toBe(expected);
   });
 });
