@@ -2,9 +2,10 @@
  * bpftool's command syntax and the parsers of what it prints; one-shot
  * commands run here, the long-lived batch process is in bpftool-batch.ts.
  */
+import { basename, dirname } from "node:path";
 import { XwError } from "../errors";
 import { isObject, jsonReader, type JsonReader } from "./json";
-import { lastLines, run } from "./run";
+import { installFix, lastLines, run } from "./run";
 
 /** bpftool takes bytes as separate "hex" arguments. */
 export function hexArgs(bytes: Uint8Array): string[] {
@@ -47,10 +48,10 @@ export interface LoadOptions {
 }
 
 /** A file name as one batch word: quoted; batch mode cannot take `#` (a comment), a double quote or a line break in it. */
-function batchWord(path: string): string {
-  if (/[#"\r\n]/.test(path))
-    throw new XwError(`bpftool's batch mode cannot take the file name ${JSON.stringify(path)}`, { hint: "set TMPDIR to a directory whose name has no #, \" or line break" });
-  return `"${path}"`;
+function batchWord(name: string): string {
+  if (/[#"\r\n]/.test(name))
+    throw new XwError(`bpftool's batch mode cannot take the file name ${JSON.stringify(name)}`, { hint: "rename the object file: no #, \" or line break" });
+  return `"${name}"`;
 }
 
 export interface Loaded {
@@ -66,16 +67,21 @@ export interface Loaded {
  * all, as a start-up waits for each. The verifier's log is kept on failure.
  */
 export async function loadAll(opts: LoadOptions): Promise<Loaded> {
+  // Named from its own directory: a TMPDIR may hold what batch mode cannot take.
   const lines = [
-    `prog loadall ${batchWord(opts.object)} ${opts.progDir} type xdp pinmaps ${opts.mapDir}`,
+    `prog loadall ${batchWord(basename(opts.object))} ${opts.progDir} type xdp pinmaps ${opts.mapDir}`,
     ...(opts.updates ?? []),
     `prog show pinned ${opts.prog}`,
     "version",
   ];
-  const res = await run(["bpftool", "-j", "batch", "file", "-"], { input: `${lines.join("\n")}\n`, allowFailure: true, timeoutMs: 60_000 });
+  const res = await run(["bpftool", "-j", "batch", "file", "-"], { input: `${lines.join("\n")}\n`, allowFailure: true, timeoutMs: 60_000, cwd: dirname(opts.object) });
+  // A bpftool that runs answers a JSON array, whatever fails in it; anything else (a distribution's
+  // wrapper without the tools for this kernel, say) is a bpftool that does not run.
+  if (!res.stdout.trimStart().startsWith("["))
+    throw new XwError(`bpftool does not run: ${lastLines(res.stderr || res.stdout, 1)}`, { hint: `fix: ${installFix("bpftool")}` });
   // Not the exit status: batch mode can fail after its last command (on a stale errno). The answers say.
   const r = jsonReader("bpftool batch");
-  const answers = res.stdout.trim() ? r.objects(r.parse(res.stdout), "the answer") : [];
+  const answers = r.objects(r.parse(res.stdout), "the answer");
   const done = answers.filter((a) => a.command !== undefined).map((a) => a.output);
   const [shown, version] = [done[lines.length - 2], done[lines.length - 1]];
   if (isObject(shown) && isObject(version) && typeof version.version === "string") return { id: progInfo(r, shown, "prog show").id, version: version.version };

@@ -46,6 +46,8 @@ export interface RunOptions {
   input?: string;
   /** Return a non-zero exit instead of throwing. */
   allowFailure?: boolean;
+  /** The directory the tool runs in. */
+  cwd?: string;
 }
 
 /**
@@ -79,6 +81,7 @@ async function spawnTool(exe: string, argv: readonly string[], opts: RunOptions)
     stderr: "pipe",
     timeout: opts.timeoutMs ?? 30_000,
     killSignal: "SIGKILL",
+    cwd: opts.cwd,
     // A session of its own: a terminal's Ctrl-C (or `timeout`, or systemctl stop) signals the
     // whole process group, and a tool killed half-way through an attach or detach must not be.
     detached: true,

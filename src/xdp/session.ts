@@ -156,7 +156,8 @@ const CONFIRM_MS = 1000;
  * ifindexes, is also asked whenever the name no longer leads to the ifindex.
  */
 function interfaceFollower(att: Attached, stop: Stop): () => Promise<void> {
-  const bySysfs = sysfsIsOurs();
+  // Names alone can agree with another namespace's sysfs (lo, eth0): its ifindex must agree too.
+  let bySysfs = sysfsIsOurs() && readIfindex(att.ref.name) === att.ref.ifindex;
   let confirmedAt = performance.now();
   return async () => {
     if (bySysfs ? readIfindex(att.ref.name) === att.ref.ifindex : namesInNetns().has(att.ref.name) && performance.now() - confirmedAt < CONFIRM_MS) return;
@@ -172,7 +173,7 @@ function interfaceFollower(att: Attached, stop: Stop): () => Promise<void> {
     if (now.ifname !== att.ref.name) {
       log.info(`${att.ref.name} was renamed to ${now.ifname}; still watching it`);
       att.ref.name = now.ifname;
-    }
+    } else bySysfs = false; // sysfs disagreed with netlink about the same link: it is not this namespace's
     confirmedAt = performance.now();
   };
 }

@@ -235,6 +235,21 @@ describe.skipIf(!kernelReady)("safety on a real veth pair", () => {
     }
   }, 30_000);
 
+  test("a bpftool on PATH that does not run (a distribution's wrapper without this kernel's tools): its words and the fix, nothing left", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "xw-path-"));
+    try {
+      mkdirSync(join(dir, "bin"));
+      symlinkSync(Bun.which("ip")!, join(dir, "bin", "ip"));
+      writeFileSync(join(dir, "bin", "bpftool"), `#!/bin/sh\necho "WARNING: bpftool not found for kernel 6.18.44" >&2\nexit 2\n`, { mode: 0o755 });
+      const r = await xdpwatch(["watch", "-i", lab.veth.host, "--duration", "1"], { env: { PATH: join(dir, "bin") } });
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain("xdpwatch: error: bpftool does not run: WARNING: bpftool not found for kernel 6.18.44\nxdpwatch: hint: fix: apt-get install bpftool");
+      expect(await leftovers(lab.veth.host)).toEqual([]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 30_000);
+
   test("an ip built without libbpf: the attach failure says so, nothing left", async () => {
     const dir = mkdtempSync(join(tmpdir(), "xw-path-"));
     try {

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, test } from "bun:test";
-import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseCidr } from "../../src/net/cidr";
@@ -34,20 +34,17 @@ describe.skipIf(!kernelReady)("loadPinned: one bpftool batch loads, pins and nam
     expect((await lookupBytes(pins.ring, flushPage(ring))).every((b) => b === 0)).toBe(true);
   });
 
-  // The configured copy is written under TMPDIR and named in a batch line, where `#` starts a comment.
+  // The configured copy is written under TMPDIR and named in a batch line, where `#` starts a comment:
+  // bpftool runs in its directory and is given the file's own name.
   test.each([
-    ["a space", "xw load ", undefined],
-    ["a #", "xw#load-", /^bpftool's batch mode cannot take the file name ".*xw#load-/],
-  ])("a TMPDIR with %s in its name", async (_, prefix, refused) => {
+    ["a space", "xw load "],
+    ["a #", "xw#load-"],
+  ])("a TMPDIR with %s in its name", async (_, prefix) => {
     const dir = mkdtempSync(join(tmpdir(), prefix));
     const before = process.env.TMPDIR;
     process.env.TMPDIR = dir;
     try {
-      const loading = loadPinned(pins, { object: OBJECT, config });
-      if (refused) {
-        await expect(loading).rejects.toThrow(refused);
-        expect(existsSync(pins.dir)).toBe(false);
-      } else expect(await loading).toBe((await showPinnedProg(pins.prog))!.id);
+      expect(await loadPinned(pins, { object: OBJECT, config })).toBe((await showPinnedProg(pins.prog))!.id);
       expect(readdirSync(dir)).toEqual([]);
     } finally {
       process.env.TMPDIR = before;
