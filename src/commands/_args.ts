@@ -126,24 +126,3 @@ export function parsePrometheusFile(value: unknown): string | undefined {
   return path;
 }
 
-/**
- * Every value given for a repeatable flag (the parsed args keep only the last).
- * Accepts "--flag v", "--flag=v" and the alias forms.
- */
-export function repeated(rawArgs: readonly string[], name: string, alias?: string): string[] {
-  const names = [`--${name}`, ...(alias ? [`-${alias}`] : [])];
-  const values: string[] = [];
-  for (let i = 0; i < rawArgs.length; i++) {
-    const arg = rawArgs[i]!;
-    if (arg === "--") break;
-    const eq = names.find((n) => arg.startsWith(`${n}=`));
-    if (eq) values.push(arg.slice(eq.length + 1));
-    else if (names.includes(arg)) {
-      const next = rawArgs[i + 1];
-      if (next === undefined) throw usageError(`${arg} needs a value`);
-      values.push(next);
-      i++;
-    }
-  }
-  return values;
-}

@@ -15,13 +15,23 @@ export function defineCommand<const T extends ArgsDef = ArgsDef>(def: CommandDef
   return def;
 }
 
+/** Where parsed arguments keep every value of each option, in order; optionValues() reads it. */
+const VALUES = Symbol("every value of each option");
+
+/** Every value an option was given, in order: --block, --drop and the list options may be given more than once. */
+export function optionValues(args: object, name: string): string[] {
+  return (args as { [VALUES]?: Map<string, string[]> })[VALUES]?.get(name) ?? [];
+}
+
 /**
  * Options by name (`--name`, `--name=value`, an alias, `--no-name` for a
- * boolean), defaults filled in; positional arguments by name in their order;
- * every word that is no option (and all after `--`) in `_`.
+ * boolean), defaults filled in, the last value of an option given more than
+ * once (all of them: optionValues); positional arguments by name in their
+ * order; every word that is no option (and all after `--`) in `_`.
  */
 export function parseCommandArgs<T extends ArgsDef>(rawArgs: readonly string[], argsDef: T): ParsedArgs<T> {
   const args: Record<string, unknown> = {};
+  const values = new Map<string, string[]>();
   const byFlag = new Map<string, [name: string, def: ArgDef]>();
   const positionals: string[] = [];
   for (const [name, def] of Object.entries(argsDef)) {
@@ -60,10 +70,12 @@ export function parseCommandArgs<T extends ArgsDef>(rawArgs: readonly string[], 
       continue;
     }
     const value = eq < 0 ? rawArgs[++i] : arg.slice(eq + 1);
-    if (value === undefined) throw usageError(`${flag} needs a value`);
+    // Another of the options is no value: `--drop --block 198.18.0.0/15` forgot the expression.
+    if (value === undefined || (eq < 0 && byFlag.has(value.split("=")[0]!))) throw usageError(`${flag} needs a value`);
     if (def.type === "enum" && "options" in def && def.options?.length && !def.options.includes(value))
       throw usageError(`${flag} must be one of ${def.options.join(", ")}, not "${value}"`);
     args[name] = value;
+    values.set(name, [...(values.get(name) ?? []), value]);
   }
   for (const [n, name] of positionals.entries()) {
     const def = argsDef[name]!;
@@ -72,7 +84,7 @@ export function parseCommandArgs<T extends ArgsDef>(rawArgs: readonly string[], 
   }
   for (const [name, def] of Object.entries(argsDef))
     if (def.type !== "positional" && def.required && args[name] === undefined) throw usageError(`--${name} is required`);
-  return { ...args, _: words } as ParsedArgs<T>;
+  return Object.assign({ ...args, _: words }, { [VALUES]: values }) as ParsedArgs<T>;
 }
 
 /** Runs a command with its arguments read from the words after its name. */

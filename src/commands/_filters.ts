@@ -10,7 +10,8 @@ import { usageError } from "../errors";
 import { parseCidr, type Cidr } from "../net/cidr";
 import { protoName, protoNumber } from "../output/format";
 import { compileFilter } from "../tools/tcpdump";
-import { parseCount, repeated } from "./_args";
+import { parseCount } from "./_args";
+import { optionValues } from "./_command";
 
 /** What the filter and block flags ask of the program. */
 export interface Filters {
@@ -49,8 +50,8 @@ export async function compileFilters(f: Filters, yes: boolean): Promise<Filters>
 }
 
 /** Every value of a repeatable flag, comma lists split: "--proto tcp,udp --proto icmp". */
-function listValues(rawArgs: readonly string[], name: string): string[] {
-  return repeated(rawArgs, name).flatMap((value) =>
+function listValues(args: object, name: string): string[] {
+  return optionValues(args, name).flatMap((value) =>
     value.split(",").map((item) => {
       if (item.trim() === "") throw usageError(`--${name}: empty value in "${value}"`);
       return item.trim();
@@ -58,8 +59,8 @@ function listValues(rawArgs: readonly string[], name: string): string[] {
   );
 }
 
-function parseCidrs(rawArgs: readonly string[], name: string): Cidr[] {
-  const byText = new Map(listValues(rawArgs, name).map((v) => parseCidr(v, `--${name}`)).map((c) => [c.text, c]));
+function parseCidrs(args: object, name: string): Cidr[] {
+  const byText = new Map(listValues(args, name).map((v) => parseCidr(v, `--${name}`)).map((c) => [c.text, c]));
   if (byText.size > CIDRS_MAX) throw usageError(`--${name}: at most ${CIDRS_MAX} ranges, not ${byText.size}`);
   return [...byText.values()];
 }
@@ -78,23 +79,22 @@ function uniqueOrAll(values: number[]): number[] | undefined {
 
 /**
  * The one reading of --block, --src, --proto, --port, --sample, --drop and the
- * expression words for every command that takes some of them: repeatable
- * flags come from rawArgs (args keeps the last value only), flags a command
- * does not define were already refused by parseCommandArgs.
+ * expression words for every command that takes some of them, from what
+ * parseCommandArgs read (flags a command does not define were refused there).
  */
-export function parseFilters(args: Readonly<Record<string, unknown>>, rawArgs: readonly string[]): Filters {
-  const block = parseCidrs(rawArgs, "block");
-  const srcFilter = parseCidrs(rawArgs, "src");
+export function parseFilters(args: Readonly<Record<string, unknown>>): Filters {
+  const block = parseCidrs(args, "block");
+  const srcFilter = parseCidrs(args, "src");
   // The words that are neither options nor their values (and all after "--") are in `_`.
   const words = Array.isArray(args._) ? (args._ as unknown[]).map(String) : [];
-  const drop = repeated(rawArgs, "drop");
+  const drop = optionValues(args, "drop");
   if (drop.some((d) => d.trim() === "")) throw usageError("--drop needs an expression", "an empty expression matches every frame");
   return {
     config: {
       block: block.length > 0,
       srcFilter: srcFilter.length > 0,
-      protos: uniqueOrAll(listValues(rawArgs, "proto").map(parseProto)),
-      ports: uniqueOrAll(listValues(rawArgs, "port").map((p) => parseCount(p, "--port", 1, 65535)!)),
+      protos: uniqueOrAll(listValues(args, "proto").map(parseProto)),
+      ports: uniqueOrAll(listValues(args, "port").map((p) => parseCount(p, "--port", 1, 65535)!)),
       // The kernel field is a u32.
       sample: parseCount(args.sample, "--sample", 1, 2 ** 32 - 1) ?? 1,
     },

@@ -28,12 +28,12 @@ export default defineCommand({
     ...attachArgs,
     ...outputArgs,
   },
-  async run({ args, rawArgs }) {
+  async run({ args }) {
     const iface = parseIface(args.iface);
     const mode = parseMode(args.mode);
     const by = parseBy(args.by);
     const sources = args.sources === true || by !== undefined;
-    const filters = await compileFilters(parseFilters(args, rawArgs), args.yes === true);
+    const filters = await compileFilters(parseFilters(args), args.yes === true);
     const metricsFile = parsePrometheusFile(args["prometheus-file"]);
     preflight();
     await refuseCuttingOff(filters.block, iface, args.yes === true);

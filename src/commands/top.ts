@@ -33,14 +33,14 @@ export default defineCommand({
     ...statsArgs,
     ...outputArgs,
   },
-  async run({ args, rawArgs }) {
+  async run({ args }) {
     const iface = parseIface(args.iface);
     const intervalMs = parseSeconds(args.interval, "--interval")! * 1000;
     const durationSec = parseSeconds(args.duration, "--duration");
     const limit = parseCount(args.limit, "--limit", 1, SOURCES_MAX)!;
     const mode = parseMode(args.mode);
     const by = parseBy(args.by) ?? { key: "src" };
-    const filters = await compileFilters(parseFilters(args, rawArgs), args.yes === true);
+    const filters = await compileFilters(parseFilters(args), args.yes === true);
     const metricsFile = parsePrometheusFile(args["prometheus-file"]);
     const out = new DataOut();
     const json = args.json === true;

@@ -25,12 +25,12 @@ export default defineCommand({
     description: "Log the source of every IP packet arriving on an interface, until Ctrl-C",
   },
   args: { ...ifaceArgs, ...runArgs, ...filterArgs, ...sampleArgs, ...blockArgs, ...metricsArgs, ...attachArgs, ...statsArgs, ...outputArgs },
-  async run({ args, rawArgs }) {
+  async run({ args }) {
     const iface = parseIface(args.iface);
     const count = parseCount(args.count, "--count");
     const durationSec = parseSeconds(args.duration, "--duration");
     const mode = parseMode(args.mode);
-    const filters = await compileFilters(parseFilters(args, rawArgs), args.yes === true);
+    const filters = await compileFilters(parseFilters(args), args.yes === true);
     const metricsFile = parsePrometheusFile(args["prometheus-file"]);
     const out = new DataOut();
     const json = args.json === true;

@@ -4,9 +4,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs as cittyParseArgs, type ArgsDef } from "citty";
 import {
-  attachArgs, blockArgs, expressionArgs, filterArgs, parseCount, parseIface, parseMode, parsePrometheusFile, parseSeconds, repeated, runArgs, ifaceArgs, outputArgs,
+  attachArgs, blockArgs, expressionArgs, filterArgs, parseCount, parseIface, parseMode, parsePrometheusFile, parseSeconds, runArgs, sampleArgs, ifaceArgs, outputArgs,
 } from "../../src/commands/_args";
-import { parseCommandArgs } from "../../src/commands/_command";
+import { optionValues, parseCommandArgs } from "../../src/commands/_command";
 import { compileFilters, describeFilters, parseFilters } from "../../src/commands/_filters";
 import { XwError } from "../../src/errors";
 
@@ -68,15 +68,21 @@ test("mode refuses others", () => {
   expect(usageFailure(() => parseMode("offload"))).toMatch(/--mode must be/);
 });
 
+/** A command line as watch reads it, for the filters. */
+const FILTER_DEF = { ...ifaceArgs, ...filterArgs, ...sampleArgs, ...blockArgs, ...expressionArgs };
+const read = (raw: string[]) => parseCommandArgs(raw, FILTER_DEF);
+
 describe("repeated flags", () => {
-  test("collects every form", () => {
-    expect(repeated(["--block", "a", "-i", "x", "--block=b", "--other", "--block", "c"], "block")).toEqual(["a", "b", "c"]);
+  test("every value, in every form, from the one reading of the command line", () => {
+    expect(optionValues(read(["--block", "a", "-i", "x", "--block=b", "--src", "s", "--block", "c"]), "block")).toEqual(["a", "b", "c"]);
   });
   test("stops at --", () => {
-    expect(repeated(["--block", "a", "--", "--block", "b"], "block")).toEqual(["a"]);
+    expect(optionValues(read(["--block", "a", "--", "--block", "b"]), "block")).toEqual(["a"]);
   });
-  test("a flag without its value is an error", () => {
-    expect(usageFailure(() => repeated(["--block"], "block"))).toMatch(/needs a value/);
+  test("a flag without its value is an error, another option is no value", () => {
+    expect(usageFailure(() => read(["--block"]))).toMatch(/^--block needs a value$/);
+    expect(usageFailure(() => read(["--drop", "--block", "198.18.0.0/15"]))).toMatch(/^--drop needs a value$/);
+    expect(usageFailure(() => read(["--drop", "--block=198.18.0.0/15"]))).toMatch(/^--drop needs a value$/);
   });
 });
 
@@ -123,7 +129,7 @@ describe("command arguments", () => {
 });
 
 describe("filters: one reading of --block, --src, --proto, --port, --sample", () => {
-  const filters = (raw: string[], sample?: string) => parseFilters({ sample }, raw);
+  const filters = (raw: string[], sample?: string) => parseFilters(read(sample === undefined ? raw : [...raw, "--sample", sample]));
 
   test("nothing given: no filter, log every packet", () => {
     expect(filters([])).toEqual({ config: { block: false, srcFilter: false, protos: undefined, ports: undefined, sample: 1 }, block: [], srcFilter: [] });
@@ -192,25 +198,25 @@ describe("--prometheus-file", () => {
 
 describe("expressions: the words after the options, and --drop", () => {
   test("words (`_`) make one expression; --drop repeats; both are described", () => {
-    const f = parseFilters({ _: ["udp", "port", "53"] }, ["-i", "eth0", "udp", "port", "53", "--drop", "tcp port 23", "--drop=icmp"]);
+    const f = parseFilters(read(["-i", "eth0", "udp", "port", "53", "--drop", "tcp port 23", "--drop=icmp"]));
     expect(f.expression).toBe("udp port 53");
     expect(f.drop).toEqual(["tcp port 23", "icmp"]);
     expect(describeFilters(f)).toBe('dropping "tcp port 23" or "icmp" · expression "udp port 53"');
-    expect(parseFilters({ _: [] }, []).expression).toBeUndefined();
-    expect(usageFailure(() => parseFilters({}, ["--drop", " "]))).toBe("--drop needs an expression");
+    expect(parseFilters(read([])).expression).toBeUndefined();
+    expect(usageFailure(() => parseFilters(read(["--drop", " "])))).toBe("--drop needs an expression");
   });
 
   test("expression, --drop and --yes are known options", () => {
     const raw = ["udp", "--drop", "icmp", "--yes", "port", "53"];
     const args = parseCommandArgs(raw, { ...filterArgs, ...blockArgs });
     expect(args).toMatchObject({ drop: "icmp", yes: true, expression: "udp", _: ["udp", "port", "53"] });
-    expect(parseFilters(args, raw)).toMatchObject({ expression: "udp port 53", drop: ["icmp"] });
+    expect(parseFilters(args)).toMatchObject({ expression: "udp port 53", drop: ["icmp"] });
   });
 
   describe.skipIf(!Bun.which("tcpdump"))("compiled by tcpdump", () => {
     async function compileFailure(words: string[], raw: string[], yes = false): Promise<string> {
       try {
-        await compileFilters(parseFilters({ _: words }, raw), yes);
+        await compileFilters(parseFilters(read([...raw, "--", ...words])), yes);
       } catch (err) {
         expect(err).toBeInstanceOf(XwError);
         expect((err as XwError).exitCode).toBe(2);
@@ -220,10 +226,10 @@ describe("expressions: the words after the options, and --drop", () => {
     }
 
     test("a valid expression and --drop set the program's classic programs; no expression changes nothing", async () => {
-      const f = await compileFilters(parseFilters({ _: ["udp port 53"] }, ["--drop", "icmp", "--drop", "arp"]), false);
+      const f = await compileFilters(parseFilters(read(["--drop", "icmp", "--drop", "arp", "udp port 53"])), false);
       expect(f.config.expression?.match).toHaveLength(20);
       expect(f.config.expression?.drop?.length).toBeGreaterThan(3);
-      const none = parseFilters({}, []);
+      const none = parseFilters(read([]));
       expect(await compileFilters(none, false)).toBe(none);
     });
 
@@ -235,7 +241,7 @@ describe("expressions: the words after the options, and --drop", () => {
     test("a --drop that matches everything needs --yes", async () => {
       expect(await compileFailure([], ["--drop", "ip or not ip"])).toBe('--drop "ip or not ip" matches every frame: nothing would get through');
       expect(await compileFailure([], ["--drop", "tcp", "--drop", "not tcp"])).toMatch(/^--drop "\(tcp\) or \(not tcp\)" matches every frame/);
-      const f = await compileFilters(parseFilters({}, ["--drop", "ip or not ip"]), true);
+      const f = await compileFilters(parseFilters(read(["--drop", "ip or not ip"])), true);
       expect(f.config.expression?.drop).toEqual([{ code: 6, jt: 0, jf: 0, k: 262144 }]);
     });
   });
