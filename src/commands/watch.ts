@@ -1,4 +1,4 @@
-import { PacketEncoder } from "../output/format";
+import { PacketEncoder } from "../output/encoder";
 import { prometheusText, writeMetricsFile } from "../output/prometheus";
 import { DataOut } from "../output/stdout";
 import { preflight } from "../system/checks";

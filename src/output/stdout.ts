@@ -6,7 +6,7 @@
 import { fstatSync, writeSync } from "node:fs";
 import { watchStdoutPipe } from "../tools/tail";
 import type { RecordBatch } from "../xdp/batch";
-import type { PacketEncoder } from "./format";
+import type { PacketEncoder } from "./encoder";
 
 const STDOUT = 1;
 /** Records encoded per write(): about a megabyte of NDJSON. */

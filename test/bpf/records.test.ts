@@ -23,7 +23,7 @@ import { arpFrame, ipv4Frame, ipv6Frame } from "../support/frames";
 import { ETH, v4 } from "../support/corpus";
 import { kernelReady, ROOT, sh } from "../support/kernel";
 import { pcapFile } from "../support/expressions";
-import { PacketEncoder } from "../../src/output/format";
+import { PacketEncoder } from "../../src/output/encoder";
 import { RecordBatch } from "../../src/xdp/batch";
 
 interface Want {

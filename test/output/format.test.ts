@@ -1,7 +1,8 @@
 import { expect, test } from "bun:test";
 import { BATCH_DST6, BATCH_WORDS, emptyStats, RECORD, VLAN_TAGGED } from "../../src/bpf/layout";
 import { formatAddress } from "../../src/net/cidr";
-import { accounting, accountingLine, icmpTypeName, PacketEncoder, protoName, protoNumber, tcpFlags } from "../../src/output/format";
+import { PacketEncoder } from "../../src/output/encoder";
+import { accounting, accountingLine, icmpTypeName, protoName, protoNumber, tcpFlags } from "../../src/output/format";
 import { RecordBatch, type LoggedPacket } from "../../src/xdp/batch";
 
 function statsWith(seen: number, outcomes: Partial<Record<string, number>>) {
