@@ -2,7 +2,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync, symlinkSync, mkdirSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { ipv4Frame, testSources } from "../support/frames";
 import { HAND } from "../support/corpus";
 import { BIN, record, createVeth, kernelReady, leftovers, ndjson, pinsOf, sh, start, xdpwatch, useVeth } from "../support/kernel";
@@ -217,58 +217,47 @@ describe.skipIf(!kernelReady)("safety on a real veth pair", () => {
     expect(await leftovers("lo")).toEqual([]);
   }, 30_000);
 
+  /**
+   * `watch` with a PATH of its own: the real tools named in `real`, and scripts
+   * (name → sh body) in place of others; its result, once nothing was left on the pair.
+   */
+  async function watchWithPath(real: string[], scripts: Record<string, string> = {}) {
+    const bin = join(mkdtempSync(join(tmpdir(), "xw-path-")), "bin");
+    try {
+      mkdirSync(bin);
+      for (const tool of real) symlinkSync(Bun.which(tool)!, join(bin, tool));
+      for (const [tool, body] of Object.entries(scripts)) writeFileSync(join(bin, tool), `#!/bin/sh\n${body}`, { mode: 0o755 });
+      const r = await xdpwatch(["watch", "-i", lab.veth.host, "--duration", "1"], { env: { PATH: bin } });
+      expect(await leftovers(lab.veth.host)).toEqual([]);
+      return r;
+    } finally {
+      rmSync(dirname(bin), { recursive: true, force: true });
+    }
+  }
+
   // Checked on PATH before anything is loaded: nothing is run for it (a script waits for every start).
   test.each([
     ["bpftool", "ip", "bpftool not found on PATH", "apt-get install bpftool"],
     ["ip", "bpftool", "ip (iproute2) not found on PATH", "apt-get install iproute2"],
   ])("missing %s names the package to install", async (_missing, present, message, fix) => {
-    const dir = mkdtempSync(join(tmpdir(), "xw-path-"));
-    try {
-      mkdirSync(join(dir, "bin"));
-      symlinkSync(Bun.which(present)!, join(dir, "bin", present));
-      const r = await xdpwatch(["watch", "-i", lab.veth.host, "--duration", "1"], { env: { PATH: join(dir, "bin") } });
-      expect(r.code).toBe(1);
-      expect(r.stderr).toContain(`xdpwatch: error: ${message}\nxdpwatch: hint: fix: ${fix}`);
-      expect(await leftovers(lab.veth.host)).toEqual([]);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    const r = await watchWithPath([present]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`xdpwatch: error: ${message}\nxdpwatch: hint: fix: ${fix}`);
   }, 30_000);
 
   test("a bpftool on PATH that does not run (a distribution's wrapper without this kernel's tools): its words and the fix, nothing left", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "xw-path-"));
-    try {
-      mkdirSync(join(dir, "bin"));
-      symlinkSync(Bun.which("ip")!, join(dir, "bin", "ip"));
-      writeFileSync(join(dir, "bin", "bpftool"), `#!/bin/sh\necho "WARNING: bpftool not found for kernel 6.18.44" >&2\nexit 2\n`, { mode: 0o755 });
-      const r = await xdpwatch(["watch", "-i", lab.veth.host, "--duration", "1"], { env: { PATH: join(dir, "bin") } });
-      expect(r.code).toBe(1);
-      expect(r.stderr).toContain("xdpwatch: error: bpftool does not run: WARNING: bpftool not found for kernel 6.18.44\nxdpwatch: hint: fix: apt-get install bpftool");
-      expect(await leftovers(lab.veth.host)).toEqual([]);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    const r = await watchWithPath(["ip"], { bpftool: `echo "WARNING: bpftool not found for kernel 6.18.44" >&2\nexit 2\n` });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("xdpwatch: error: bpftool does not run: WARNING: bpftool not found for kernel 6.18.44\nxdpwatch: hint: fix: apt-get install bpftool");
   }, 30_000);
 
   test("an ip built without libbpf: the attach failure says so, nothing left", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "xw-path-"));
-    try {
-      mkdirSync(join(dir, "bin"));
-      symlinkSync(Bun.which("bpftool")!, join(dir, "bin", "bpftool"));
-      // The real ip for everything but its version line and attaching a pinned program.
-      writeFileSync(
-        join(dir, "bin", "ip"),
-        `#!/bin/sh\ncase " $* " in\n  " -V ") echo "ip utility, iproute2-5.4.0"; exit 0 ;;\n  *" pinned "*) echo "Error: no BPF support here." >&2; exit 1 ;;\nesac\nexec ${Bun.which("ip")} "$@"\n`,
-        { mode: 0o755 },
-      );
-      const r = await xdpwatch(["watch", "-i", lab.veth.host, "--duration", "1"], { env: { PATH: join(dir, "bin") } });
-      expect(r.code).toBe(1);
-      expect(r.stderr).toContain("xdpwatch: error: attaching in generic mode failed: Error: no BPF support here.");
-      expect(r.stderr).toContain("xdpwatch: hint: ip utility, iproute2-5.4.0: built without libbpf, it cannot attach pinned XDP programs; fix: apt-get install iproute2");
-      expect(await leftovers(lab.veth.host)).toEqual([]);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    // The real ip for everything but its version line and attaching a pinned program.
+    const ip = `case " $* " in\n  " -V ") echo "ip utility, iproute2-5.4.0"; exit 0 ;;\n  *" pinned "*) echo "Error: no BPF support here." >&2; exit 1 ;;\nesac\nexec ${Bun.which("ip")} "$@"\n`;
+    const r = await watchWithPath(["bpftool"], { ip });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("xdpwatch: error: attaching in generic mode failed: Error: no BPF support here.");
+    expect(r.stderr).toContain("xdpwatch: hint: ip utility, iproute2-5.4.0: built without libbpf, it cannot attach pinned XDP programs; fix: apt-get install iproute2");
   }, 30_000);
 });
 
