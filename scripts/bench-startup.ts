@@ -29,39 +29,32 @@
 import { cpus, loadavg, release } from "node:os";
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { parseArgs } from "node:util";
 import { withGlobal, withMaxEntries } from "../src/bpf/elf";
 import { CONFIG_SYMBOL, encodeConfig } from "../src/bpf/layout";
 import { alignColumns } from "../src/output/table";
 import { BPFFS, pinsAt } from "../src/xdp/pins";
 import { flushPage, possibleCpus, ringFor } from "../src/xdp/program";
+import { scriptOptions, usageError } from "./lib/args";
 import { BIN, ROOT, type Veth } from "./lib/netns";
 import { cpuSeconds, onVeth, requireTools, runMain, spawn, watchText } from "./lib/traffic";
 
 const USAGE = "usage: bench-startup.ts [--rounds N] [--runs N] [--attach-runs N] [--json] [--bin FILE]";
 
 function options() {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      options: {
-        rounds: { type: "string", default: "12" },
-        runs: { type: "string", default: "10" },
-        "attach-runs": { type: "string", default: "30" },
-        json: { type: "boolean", default: false },
-        /** Another build to time the same way (an older commit's, say); the default is dist/xdpwatch. */
-        bin: { type: "string", default: BIN },
-      },
-    }));
-  } catch (err) {
-    throw new Error(`${(err as Error).message}\n${USAGE}`);
-  }
+  const values = scriptOptions(USAGE, {
+    rounds: { type: "string", default: "12" },
+    runs: { type: "string", default: "10" },
+    "attach-runs": { type: "string", default: "30" },
+    json: { type: "boolean", default: false },
+    /** Another build to time the same way (an older commit's, say); the default is dist/xdpwatch. */
+    bin: { type: "string", default: BIN },
+  });
   const count = (name: "rounds" | "runs" | "attach-runs") => {
     const n = Number(values[name]);
-    if (!Number.isInteger(n) || n < 1) throw new Error(`--${name} must be a whole number from 1, not "${values[name]}"\n${USAGE}`);
+    if (!Number.isInteger(n) || n < 1) usageError(USAGE, `--${name} must be a whole number from 1, not "${values[name]}"`);
     return n;
   };
-  if (!existsSync(values.bin)) throw new Error(`--bin ${values.bin}: no such file`);
+  if (!existsSync(values.bin)) usageError(USAGE, `--bin ${values.bin}: no such file`);
   return { rounds: count("rounds"), runs: count("runs"), attachRuns: count("attach-runs"), json: values.json, bin: values.bin };
 }
 

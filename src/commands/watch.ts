@@ -16,7 +16,7 @@ import { defineCommand } from "./_command";
 const POLL_MS = 50;
 /** At most this, once nothing has come for a while (Reader.pollDelay): a quiet interface then costs half the CPU. */
 const IDLE_POLL_MS = 200;
-/** Polls come every 50 ms; a metrics file is rewritten at most this often. */
+/** Polls come every 50 ms or sooner (200 ms when idle); a metrics file is rewritten at most this often. */
 const METRICS_MS = 1000;
 
 export default defineCommand({

@@ -81,7 +81,7 @@ const KEY_JSON = Buffer.from('"key": ');
 const KEY_PLAIN = Buffer.from("key:");
 
 /** The answer as a Buffer (for indexOf), without a copy; the batch's answers already are one. */
-function asBuffer(bytes: Uint8Array): Buffer {
+export function asBuffer(bytes: Uint8Array): Buffer {
   return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 const OPEN = 91; // [

@@ -12,7 +12,7 @@
 import { decodeStats, PAGE_RECORDS, PAGE_SLOTS, RECORD_WORDS, sumStats, type Stats } from "../bpf/layout";
 import { XwError } from "../errors";
 import { dumpLine, lookupLine } from "../tools/bpftool";
-import { lastHexEntry, parseMapEntries, parseWordPages, type MapEntry } from "../tools/bpftool-output";
+import { asBuffer, lastHexEntry, parseMapEntries, parseWordPages, type MapEntry } from "../tools/bpftool-output";
 import { BpftoolBatch, type BatchTransport } from "../tools/bpftool-batch";
 import type { Pins } from "./pins";
 import { copySpan, RecordBatch, type Span } from "./batch";
@@ -266,7 +266,7 @@ export class Reader {
   /** Dumps a pinned map through the same bpftool process (per-CPU values stay per CPU). */
   async dump(pin: string): Promise<MapEntry[]> {
     const answer = await this.batch.request([dumpLine(pin)]);
-    return parseMapEntries(Buffer.from(answer.buffer, answer.byteOffset, answer.byteLength).toString("latin1"));
+    return parseMapEntries(asBuffer(answer).toString("latin1"));
   }
 
   close(): Promise<void> {
